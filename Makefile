@@ -1,0 +1,35 @@
+# Quickstart: `make repro` runs the whole pipeline, `make test` runs the tests.
+# Both create .venv on first use and reinstall only when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+# Offline mirror: keep the caller's SEQ2SEQ_DATA_DIR, else use the team's mirror when it holds the archive.
+ifeq ($(origin SEQ2SEQ_DATA_DIR),undefined)
+ifneq ($(wildcard ../shared/data/fra-eng.zip),)
+SEQ2SEQ_DATA_DIR := $(abspath ../shared/data)
+endif
+endif
+export SEQ2SEQ_DATA_DIR
+# Stages run `python`: make it the venv's. No usage reports from DVC.
+export PATH := $(abspath $(BIN)):$(PATH)
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: repro test clean-venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+repro: $(VENV)/.installed
+	$(BIN)/dvc repro
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,5 @@
+"""`python -m seq2seq` hands on to the command-line interface."""
+
+from seq2seq.cli import main
+
+main()

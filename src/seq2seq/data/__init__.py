@@ -1,0 +1,1 @@
+"""Data stages' logic: download, text normalisation, splitting, vocabularies and batching."""

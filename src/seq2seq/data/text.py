@@ -1,0 +1,164 @@
+"""Normalise and filter sentence pairs as the classic PyTorch seq2seq tutorial does.
+
+Normalisation: Unicode NFD with accents dropped (unless kept), lowercase, `.!?` split off as their
+own tokens, every other non-letter replaced by a space (apostrophes optionally kept).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from seq2seq.errors import UserError
+from seq2seq.fileio import Pair, write_json, write_pairs
+
+log = logging.getLogger("seq2seq.prepare")
+
+_PUNCT = re.compile(r"([.!?])")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """How raw text becomes tokens; stored in the checkpoint so translation matches training."""
+
+    keep_accents: bool = False
+    keep_apostrophes: bool = False
+
+
+def normalize(text: str, options: TextOptions = TextOptions()) -> str:
+    """Return `text` lowercased, accents folded, `.!?` spaced out, other non-letters dropped.
+
+    >>> normalize("Qu'est-ce que c'est ?")
+    'qu est ce que c est ?'
+    """
+    text = unicodedata.normalize("NFD", text.lower().strip())
+    if not options.keep_accents:
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    text = unicodedata.normalize("NFC", text)
+    text = _PUNCT.sub(r" \1 ", text)
+    # Keep letters (any script when accents are kept, ASCII otherwise) and the split-off punctuation.
+    kept = []
+    for ch in text:
+        if ch in ".!?" or (ch == "'" and options.keep_apostrophes):
+            kept.append(ch)
+        elif ch.isalpha() and (options.keep_accents or ch.isascii()):
+            kept.append(ch)
+        else:
+            kept.append(" ")
+    return _SPACES.sub(" ", "".join(kept)).strip()
+
+
+def tokenize(sentence: str) -> list[str]:
+    """Split a normalised sentence into tokens."""
+    return sentence.split()
+
+
+@dataclass
+class PrepareStats:
+    """Counts reported by `prepare_pairs`: every input line lands in exactly one bucket."""
+
+    read: int = 0
+    malformed: int = 0
+    too_long: int = 0
+    prefix_filtered: int = 0
+    duplicates: int = 0
+    kept: int = 0
+    malformed_examples: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if isinstance(v, int)}
+
+
+def parse_line(raw: bytes) -> tuple[str, str] | None:
+    """Return (english, french) from a `English<TAB>French[<TAB>attribution]` line, or None if malformed.
+
+    Malformed: not UTF-8, not two or three columns, or an empty side.
+    """
+    try:
+        line = raw.decode("utf-8").lstrip("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    cols = line.rstrip("\r\n").split("\t")
+    if len(cols) not in (2, 3) or not cols[0].strip() or not cols[1].strip():
+        return None
+    return cols[0], cols[1]
+
+
+def orient(english: str, french: str, direction: str) -> Pair:
+    """Order a normalised pair as (source, target) for `direction`."""
+    if direction == "fra-eng":
+        return french, english
+    if direction == "eng-fra":
+        return english, french
+    return english, english  # autoencode: English in, English out
+
+
+def prepare_pairs(lines: Iterable[bytes], direction: str, max_length: int, eng_prefixes: list[str],
+                  options: TextOptions, stats: PrepareStats) -> Iterator[Pair]:
+    """Normalise, filter and orient raw pair lines; yield (source, target), counting into `stats`.
+
+    A pair is kept when both sides have fewer than `max_length` tokens and, if `eng_prefixes` is not
+    empty, the normalised English starts with one of them. Exact duplicates are dropped.
+    """
+    prefixes = tuple(eng_prefixes)
+    seen: set[Pair] = set()
+    for line in lines:
+        stats.read += 1
+        parsed = parse_line(line)
+        if parsed is None:
+            stats.malformed += 1
+            if len(stats.malformed_examples) < 3:
+                stats.malformed_examples.append(f"line {stats.read}: {line.strip()[:60]!r}")
+            continue
+        english, french = normalize(parsed[0], options), normalize(parsed[1], options)
+        if not english or not french:
+            stats.malformed += 1
+            continue
+        if len(tokenize(english)) >= max_length or len(tokenize(french)) >= max_length:
+            stats.too_long += 1
+            continue
+        if prefixes and not english.startswith(prefixes):
+            stats.prefix_filtered += 1
+            continue
+        pair = orient(english, french, direction)
+        if pair in seen:
+            stats.duplicates += 1
+            continue
+        seen.add(pair)
+        stats.kept += 1
+        yield pair
+
+
+def check_kept(stats: PrepareStats) -> None:
+    """Fail with the params to loosen when no pair survived."""
+    if stats.kept == 0:
+        raise UserError(
+            f"no sentence pair survived prepare (read {stats.read}, malformed {stats.malformed}, "
+            f"too long {stats.too_long}, not matching eng_prefixes {stats.prefix_filtered}): raise "
+            "prepare.max_length or empty prepare.eng_prefixes (dvc exp run -S 'prepare.eng_prefixes=[]'), "
+            "or check that the downloaded file holds tab-separated English-French pairs.")
+
+
+def prepare_file(raw_path: Path, pairs_path: Path, meta_path: Path, stats_path: Path,
+                 direction: str, max_length: int, eng_prefixes: list[str], options: TextOptions) -> PrepareStats:
+    """Run `prepare_pairs` over the raw pairs file; write pairs TSV, text settings and counts."""
+    if not Path(raw_path).exists():
+        raise UserError(f"{raw_path} does not exist: run the download stage first (dvc repro download).")
+    stats = PrepareStats()
+    with open(raw_path, "rb") as handle:
+        pairs = list(prepare_pairs(handle, direction, max_length, eng_prefixes, options, stats))
+    check_kept(stats)
+    write_pairs(pairs_path, pairs)
+    write_json(meta_path, {"direction": direction, "max_length": max_length, **asdict(options)})
+    write_json(stats_path, stats.as_dict())
+    log.info("read %d lines: %d malformed, %d too long, %d without an English prefix, %d duplicates; "
+             "kept %d pairs", stats.read, stats.malformed, stats.too_long, stats.prefix_filtered,
+             stats.duplicates, stats.kept)
+    if stats.malformed_examples:
+        log.warning("skipped malformed lines, e.g. %s", "; ".join(stats.malformed_examples))
+    return stats

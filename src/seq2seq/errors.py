@@ -1,0 +1,43 @@
+"""User-facing errors and the wrapper that turns them into a one-paragraph message and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+log = logging.getLogger("seq2seq")
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad params, bad data, no network): reported without a traceback."""
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """Log to stderr as `seq2seq: message`; timestamps stay out of outputs."""
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
+    """Entry-point wrapper: turn UserError and Ctrl-C into a short message and a non-zero exit.
+
+    With `debug` (default: the SEQ2SEQ_DEBUG environment variable is set and not 0) the exception
+    propagates with its traceback.
+    """
+    if debug is None:
+        debug = os.environ.get("SEQ2SEQ_DEBUG", "0") not in ("", "0")
+    setup_logging()
+    try:
+        main()
+    except UserError as err:
+        if debug:
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted; no output was written (outputs are replaced only when complete).",
+              file=sys.stderr)
+        sys.exit(130)

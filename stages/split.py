@@ -1,0 +1,23 @@
+"""DVC stage `split`: train/test split that never puts one source sentence on both sides."""
+
+import argparse
+from pathlib import Path
+
+from seq2seq.config import load_params
+from seq2seq.data.split import split_file
+from seq2seq.errors import run_main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=Path, required=True, help="prepared pairs TSV")
+    parser.add_argument("--train", type=Path, required=True, help="output: training pairs TSV")
+    parser.add_argument("--test", type=Path, required=True, help="output: test pairs TSV")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    cfg = load_params(args.params, "split")["split"]
+    split_file(args.pairs, args.train, args.test, cfg.test_fraction, cfg.seed)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,23 @@
+"""DVC stage `vocab`: source and target vocabularies from the training split."""
+
+import argparse
+from pathlib import Path
+
+from seq2seq.config import load_params
+from seq2seq.data.vocab import build_vocabs
+from seq2seq.errors import run_main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--train", type=Path, required=True, help="training pairs TSV")
+    parser.add_argument("--source", type=Path, required=True, help="output: source vocabulary")
+    parser.add_argument("--target", type=Path, required=True, help="output: target vocabulary")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    cfg = load_params(args.params, "vocab")["vocab"]
+    build_vocabs(args.train, args.source, args.target, cfg.min_count, cfg.max_size)
+
+
+if __name__ == "__main__":
+    run_main(main)
