@@ -86,6 +86,7 @@ class DecoderConfig:
     hidden_size: int = _knob(256, "an integer >= 1", _positive)
     num_layers: int = _knob(1, "an integer >= 1", _positive)
     dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    attention: bool = _knob(True, "true or false")
 
 
 @dataclass(frozen=True)

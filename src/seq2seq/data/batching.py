@@ -1,0 +1,65 @@
+"""Turn token pairs into padded id tensors, in shuffled or fixed-order batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from seq2seq.data.text import tokenize
+from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seq2seq.fileio import Pair
+
+Example = tuple[list[int], list[int]]
+
+
+@dataclass
+class Batch:
+    """Padded tensors for one batch; `tgt_in` starts with `<sos>`, `tgt_out` ends with `<eos>`."""
+
+    src: torch.Tensor  # (batch, src_len)
+    src_lengths: torch.Tensor  # (batch,)
+    tgt_in: torch.Tensor  # (batch, tgt_len)
+    tgt_out: torch.Tensor  # (batch, tgt_len)
+    indices: list[int]  # positions of these examples in the input list
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(self.src.to(device), self.src_lengths, self.tgt_in.to(device),
+                     self.tgt_out.to(device), self.indices)
+
+
+def encode_source(sentence: str, vocab: Vocab, max_tokens: int | None = None) -> list[int]:
+    """Ids of a normalised sentence plus `<eos>`; at most `max_tokens` words when given."""
+    tokens = tokenize(sentence)
+    if max_tokens is not None:
+        tokens = tokens[:max_tokens]
+    return vocab.encode(tokens) + [EOS_ID]
+
+
+def encode_pairs(pairs: Sequence[Pair], source: Vocab, target: Vocab) -> list[Example]:
+    """Each pair as (source ids + `<eos>`, target ids + `<eos>`)."""
+    return [(encode_source(s, source), encode_source(t, target)) for s, t in pairs]
+
+
+def _pad(rows: Sequence[list[int]]) -> torch.Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [PAD_ID] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
+def collate(examples: Sequence[Example], indices: list[int]) -> Batch:
+    """Pad a list of examples into a Batch."""
+    src = [s for s, _ in examples]
+    tgt = [t for _, t in examples]
+    return Batch(src=_pad(src), src_lengths=torch.tensor([len(s) for s in src]),
+                 tgt_in=_pad([[SOS_ID] + t[:-1] for t in tgt]), tgt_out=_pad(tgt), indices=indices)
+
+
+def batches(examples: Sequence[Example], batch_size: int,
+            generator: torch.Generator | None = None) -> Iterator[Batch]:
+    """Yield batches in input order, or shuffled by `generator` when one is given."""
+    order = (torch.randperm(len(examples), generator=generator).tolist() if generator is not None
+             else list(range(len(examples))))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        yield collate([examples[i] for i in chunk], chunk)

@@ -1,0 +1,52 @@
+"""LSTM encoder over padded source batches."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seq2seq.data.vocab import PAD_ID
+
+State = tuple[torch.Tensor, torch.Tensor]
+
+
+class Encoder(nn.Module):
+    """Embedding and a (bi)directional multi-layer LSTM; packing keeps padding out of the states.
+
+    A bidirectional LSTM has separate forward and backward weights; their states are concatenated,
+    so `output_size` is `hidden_size * 2` then.
+    """
+
+    def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int,
+                 dropout: float, bidirectional: bool):
+        super().__init__()
+        self.num_layers = num_layers
+        self.num_directions = 2 if bidirectional else 1
+        self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.LSTM(embedding_size, hidden_size, num_layers, batch_first=True,
+                           dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional)
+
+    @property
+    def output_size(self) -> int:
+        """Size of each output vector and of each layer's final state (directions concatenated)."""
+        return self.rnn.hidden_size * self.num_directions
+
+    def forward(self, src: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, State]:
+        """Encode `src` (batch, src_len) of true `lengths` (batch,).
+
+        Returns outputs (batch, src_len, output_size), zero at padding, and the final (h, c), each
+        (num_layers, batch, output_size).
+        """
+        embedded = self.dropout(self.embedding(src))  # (batch, src_len, emb)
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed_out, (h, c) = self.rnn(packed)
+        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
+        return outputs, (self._merge_directions(h), self._merge_directions(c))
+
+    def _merge_directions(self, state: torch.Tensor) -> torch.Tensor:
+        """(layers * dirs, batch, hidden) -> (layers, batch, dirs * hidden)."""
+        layers_dirs, batch, hidden = state.shape
+        state = state.view(self.num_layers, self.num_directions, batch, hidden)
+        return state.permute(0, 2, 1, 3).reshape(self.num_layers, batch, self.num_directions * hidden)

@@ -1,0 +1,140 @@
+"""The encoder-decoder model, its settings, and the checkpoint that rebuilds it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seq2seq.errors import UserError
+from seq2seq.fileio import atomic_path
+from seq2seq.model.bridge import Bridge
+from seq2seq.model.decoder import Decoder
+from seq2seq.model.encoder import Encoder
+
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Everything needed to rebuild the network: stored in the checkpoint, not read from params."""
+
+    source_vocab_size: int
+    target_vocab_size: int
+    enc_embedding_size: int
+    enc_hidden_size: int
+    enc_num_layers: int
+    enc_dropout: float
+    bidirectional: bool
+    dec_embedding_size: int
+    dec_hidden_size: int
+    dec_num_layers: int
+    dec_dropout: float
+    attention: bool
+
+
+class Seq2Seq(nn.Module):
+    """Encoder -> bridge -> decoder."""
+
+    def __init__(self, s: ModelSettings):
+        super().__init__()
+        self.settings = s
+        self.encoder = Encoder(s.source_vocab_size, s.enc_embedding_size, s.enc_hidden_size,
+                               s.enc_num_layers, s.enc_dropout, s.bidirectional)
+        self.bridge = Bridge(s.enc_num_layers, self.encoder.output_size, s.dec_num_layers, s.dec_hidden_size)
+        self.decoder = Decoder(s.target_vocab_size, s.dec_embedding_size, s.dec_hidden_size,
+                               s.dec_num_layers, s.dec_dropout, self.encoder.output_size, s.attention)
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
+                teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`.
+
+        With ratio 1 the whole target runs in one decoder call. Below 1, each step feeds, per
+        sentence, the gold token with probability `teacher_forcing_ratio`, else the model's own
+        previous prediction (drawn from `generator`, on the CPU, so runs repeat).
+        """
+        enc_out, state = self.encoder(src, src_lengths)
+        state = self.bridge(state)
+        mask = src != PAD_ID  # (batch, src_len)
+        if teacher_forcing_ratio >= 1.0:
+            return self.decoder(tgt_in, state, enc_out, mask)[0]
+        steps, token, logits = [], tgt_in[:, :1], None
+        for t in range(tgt_in.size(1)):
+            if t > 0:
+                gold = torch.rand(tgt_in.size(0), generator=generator) < teacher_forcing_ratio
+                token = torch.where(gold.to(tgt_in.device), tgt_in[:, t], logits.argmax(-1)).unsqueeze(1)
+            step_logits, state = self.decoder(token, state, enc_out, mask)
+            logits = step_logits[:, 0]  # (batch, vocab)
+            steps.append(logits)
+        return torch.stack(steps, dim=1)
+
+    @torch.no_grad()
+    def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+        """Greedy decoding: ids (batch, <= max_len), each row ending at its `<eos>` or at max_len."""
+        enc_out, state = self.encoder(src, src_lengths)
+        state = self.bridge(state)
+        mask = src != PAD_ID
+        token = torch.full((src.size(0), 1), SOS_ID, dtype=torch.long, device=src.device)
+        done = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
+        out = []
+        for _ in range(max_len):
+            logits, state = self.decoder(token, state, enc_out, mask)
+            token = logits.argmax(-1)  # (batch, 1)
+            token = token.masked_fill(done.unsqueeze(1), PAD_ID)
+            out.append(token)
+            done |= token.squeeze(1) == EOS_ID
+            if bool(done.all()):
+                break
+        return torch.cat(out, dim=1)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def save_checkpoint(path: Path, model: Seq2Seq, source: Vocab, target: Vocab, text: dict[str, Any]) -> None:
+    """Save weights with the settings, vocabularies and text options needed to use them, atomically."""
+    payload = {"format": CHECKPOINT_FORMAT, "settings": asdict(model.settings),
+               "state_dict": model.state_dict(), "source_vocab": source.itos,
+               "target_vocab": target.itos, "text": text}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+@dataclass
+class LoadedModel:
+    model: Seq2Seq
+    source: Vocab
+    target: Vocab
+    text: dict[str, Any]
+
+
+def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the model from a checkpoint, with a clear error when it is missing or incompatible."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"no model at {path}: train one first (dvc repro train) or pass --model PATH.")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # torch raises many types for a bad file; all mean the same to a user
+        raise UserError(f"{path} is not a readable seq2seq checkpoint ({type(err).__name__}): "
+                        "retrain it with dvc repro train.") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a seq2seq checkpoint of format {CHECKPOINT_FORMAT}: retrain it "
+                        "with this version (dvc repro train).")
+    try:
+        names = {f.name for f in fields(ModelSettings)}
+        settings = ModelSettings(**{k: v for k, v in payload["settings"].items() if k in names})
+        model = Seq2Seq(settings).to(device)
+        model.load_state_dict(payload["state_dict"])
+        source, target = Vocab(payload["source_vocab"]), Vocab(payload["target_vocab"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise UserError(f"{path} does not match this version's model ({err}): retrain it with "
+                        "dvc repro train.") from None
+    model.eval()
+    return LoadedModel(model, source, target, payload["text"])

@@ -1,0 +1,142 @@
+"""Batched training with teacher forcing, validation each epoch, and best-epoch checkpointing."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
+from seq2seq.data.batching import Example, batches, encode_pairs
+from seq2seq.data.split import grouped_split
+from seq2seq.data.vocab import Vocab
+from seq2seq.device import resolve_device
+from seq2seq.errors import UserError
+from seq2seq.evaluation import evaluate_model
+from seq2seq.fileio import atomic_open, read_json, read_pairs, write_json
+from seq2seq.metrics import sequence_loss
+from seq2seq.model.seq2seq import ModelSettings, Seq2Seq, count_parameters, save_checkpoint
+
+log = logging.getLogger("seq2seq.train")
+HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_bleu", "learning_rate", "seconds")
+
+
+def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target_size: int) -> Seq2Seq:
+    """A fresh model from the encoder and decoder params sections and the vocabulary sizes."""
+    return Seq2Seq(ModelSettings(
+        source_vocab_size=source_size, target_vocab_size=target_size,
+        enc_embedding_size=enc.embedding_size, enc_hidden_size=enc.hidden_size,
+        enc_num_layers=enc.num_layers, enc_dropout=enc.dropout, bidirectional=enc.bidirectional,
+        dec_embedding_size=dec.embedding_size, dec_hidden_size=dec.hidden_size,
+        dec_num_layers=dec.num_layers, dec_dropout=dec.dropout, attention=dec.attention))
+
+
+def make_optimizer(model: Seq2Seq, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum and weight decay (as the original) or Adam."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+
+
+def train_epoch(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, optimizer: torch.optim.Optimizer,
+                generator: torch.Generator, device: torch.device, desc: str) -> float:
+    """One pass over shuffled `examples`; returns the mean per-token training loss."""
+    model.train()
+    total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
+    n_batches = math.ceil(len(examples) / cfg.batch_size)
+    with tqdm(batches(examples, cfg.batch_size, generator), total=n_batches, desc=desc, unit="batch",
+              leave=False, mininterval=2.0) as bar:
+        for step, batch in enumerate(bar, start=1):
+            batch = batch.to(device)
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio, generator)
+            loss, n = sequence_loss(logits, batch.tgt_out)
+            if not torch.isfinite(loss):
+                raise UserError(f"the training loss became {float(loss)} ({desc}, batch {step}); no model "
+                                f"was written. Lower train.learning_rate (now {cfg.learning_rate}) or set "
+                                "train.clip_grad_norm (e.g. 1.0).")
+            optimizer.zero_grad()
+            (loss / n).backward()
+            if cfg.clip_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            optimizer.step()
+            total, tokens, pairs = total + loss.item(), tokens + n, pairs + len(batch.indices)
+            bar.set_postfix(loss=f"{total / tokens:.3f}", pairs_s=f"{pairs / (time.perf_counter() - start):.0f}",
+                            refresh=False)
+    return total / max(tokens, 1)
+
+
+@dataclass
+class FitResult:
+    history: list[dict]
+    best_epoch: int
+    best_state: dict
+
+
+def fit(model: Seq2Seq, train: Sequence[Example], valid: Sequence[Example], valid_refs: Sequence[str],
+        target: Vocab, cfg: TrainConfig, device: torch.device, max_len: int) -> FitResult:
+    """Train for `cfg.epochs`, scoring the validation slice each epoch; keep the epoch with the best
+    validation BLEU (ties: lower validation loss)."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = (torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_decay_every, cfg.lr_decay_factor)
+                 if cfg.lr_decay_every else None)
+    history, best, best_key = [], None, None
+    for epoch in range(1, cfg.epochs + 1):
+        start = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        train_loss = train_epoch(model, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}")
+        scores, _ = evaluate_model(model, valid, valid_refs, target, 256, max_len, device)
+        if scheduler is not None:
+            scheduler.step()
+        row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],
+               "valid_bleu": scores["bleu"], "learning_rate": lr,
+               "seconds": round(time.perf_counter() - start, 1)}
+        history.append(row)
+        log.info("epoch %d/%d: train loss %.4f, valid loss %.4f, valid BLEU %.2f, %.1fs", epoch, cfg.epochs,
+                 train_loss, scores["loss"], scores["bleu"], row["seconds"])
+        key = (scores["bleu"], -scores["loss"])
+        if best_key is None or key > best_key:
+            best_key, best = key, (epoch, copy.deepcopy(model.state_dict()))
+    return FitResult(history, best[0], best[1])
+
+
+def write_history(path: Path, history: Sequence[dict]) -> None:
+    """Per-epoch history as TSV (a DVC plot)."""
+    with atomic_open(path) as handle:
+        handle.write("\t".join(HISTORY_COLUMNS) + "\n")
+        for row in history:
+            handle.write("\t".join(str(row[c]) for c in HISTORY_COLUMNS) + "\n")
+
+
+def train_file(train_path: Path, source_vocab: Path, target_vocab: Path, text_path: Path, model_path: Path,
+               history_path: Path, metrics_path: Path, enc: EncoderConfig, dec: DecoderConfig,
+               cfg: TrainConfig) -> FitResult:
+    """The train stage: carve a validation slice from the training split, fit, write checkpoint,
+    history and training metrics."""
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    device = resolve_device(cfg.device)
+    source, target, text = Vocab.load(source_vocab), Vocab.load(target_vocab), read_json(text_path)
+    fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed)
+    model = build_model(enc, dec, len(source), len(target)).to(device)
+    log.info("training on %s: %d pairs, %d validation pairs, %d parameters", device, len(fit_pairs),
+             len(valid_pairs), count_parameters(model))
+    result = fit(model, encode_pairs(fit_pairs, source, target), encode_pairs(valid_pairs, source, target),
+                 [t for _, t in valid_pairs], target, cfg, device, int(text["max_length"]))
+    model.load_state_dict(result.best_state)
+    save_checkpoint(model_path, model, source, target, text)
+    write_history(history_path, result.history)
+    best = result.history[result.best_epoch - 1]
+    write_json(metrics_path, {"best_epoch": result.best_epoch, "train_loss": best["train_loss"],
+                              "valid_loss": best["valid_loss"], "valid_bleu": best["valid_bleu"],
+                              "parameters": count_parameters(model)})
+    return result

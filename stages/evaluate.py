@@ -1,0 +1,26 @@
+"""DVC stage `evaluate`: score the trained model on the test split; write metrics and samples."""
+
+import argparse
+from pathlib import Path
+
+from seq2seq.config import load_params
+from seq2seq.errors import run_main
+from seq2seq.evaluation import evaluate_file
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--model", type=Path, required=True, help="checkpoint from train")
+    parser.add_argument("--test", type=Path, required=True, help="test pairs TSV")
+    parser.add_argument("--metrics", type=Path, required=True, help="output: metrics JSON")
+    parser.add_argument("--samples", type=Path, required=True, help="output: sample predictions TSV")
+    parser.add_argument("--signatures", type=Path, required=True, help="output: sacrebleu signatures")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args()
+    cfg = load_params(args.params, "evaluate")["evaluate"]
+    evaluate_file(args.model, args.test, args.metrics, args.samples, args.signatures, cfg.batch_size,
+                  cfg.max_output_length, cfg.num_samples)
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,66 @@
+from seq2seq.data.text import PrepareStats, TextOptions, normalize, parse_line, prepare_pairs
+from seq2seq.config import DEFAULT_PREFIXES
+
+
+def run(lines, direction="fra-eng", max_length=10, prefixes=DEFAULT_PREFIXES, options=TextOptions()):
+    stats = PrepareStats()
+    pairs = list(prepare_pairs([l.encode("utf-8") if isinstance(l, str) else l for l in lines],
+                               direction, max_length, list(prefixes), options, stats))
+    return pairs, stats
+
+
+def test_normalize_folds_accents_and_splits_punctuation():
+    assert normalize("Ça va très bien!") == "ca va tres bien !"
+    assert normalize("  Où es-tu?  ") == "ou es tu ?"
+    assert normalize("Cours\u202f!") == "cours !"
+
+
+def test_normalize_apostrophes_dropped_or_kept():
+    assert normalize("I'm here.") == "i m here ."
+    assert normalize("I'm here.", TextOptions(keep_apostrophes=True)) == "i'm here ."
+
+
+def test_normalize_keep_accents():
+    assert normalize("Élève, été!", TextOptions(keep_accents=True)) == "élève été !"
+
+
+def test_normalize_drops_digits_and_symbols():
+    assert normalize("I have 3 cats & 2 dogs...") == "i have cats dogs . . ."
+
+
+def test_parse_line_accepts_two_or_three_columns():
+    assert parse_line(b"Hi.\tSalut.\n") == ("Hi.", "Salut.")
+    assert parse_line(b"Hi.\tSalut.\tCC-BY attribution\n") == ("Hi.", "Salut.")
+    assert parse_line(b"only one column\n") is None
+    assert parse_line(b"a\tb\tc\td\n") is None
+    assert parse_line(b"\tSalut.\n") is None
+    assert parse_line(b"Hi.\t\xff\xfe broken\n") is None
+
+
+def test_directions_orient_pairs():
+    line = ["I am cold.\tJ'ai froid."]
+    assert run(line)[0] == [("j ai froid .", "i am cold .")]
+    assert run(line, direction="eng-fra")[0] == [("i am cold .", "j ai froid .")]
+    assert run(line, direction="autoencode")[0] == [("i am cold .", "i am cold .")]
+
+
+def test_length_boundary_is_strictly_less_than_max_length():
+    # "i am very very very cold ." is 7 tokens; the French side is shorter.
+    line = ["I am very very very cold.\tJ'ai froid."]
+    assert run(line, max_length=8)[0] and not run(line, max_length=7)[0]
+    assert run(line, max_length=7)[1].too_long == 1
+
+
+def test_prefix_filter_and_empty_prefix_list():
+    lines = ["Go.\tVa !", "I am cold.\tJ'ai froid."]
+    pairs, stats = run(lines)
+    assert pairs == [("j ai froid .", "i am cold .")] and stats.prefix_filtered == 1
+    assert len(run(lines, prefixes=[])[0]) == 2
+
+
+def test_duplicates_and_malformed_are_counted():
+    lines = ["I am cold.\tJ'ai froid.", "I am cold.\tJ'ai froid.", "garbage", b"I am \xff.\tx", "I am.\t123"]
+    pairs, stats = run(lines)
+    assert len(pairs) == 1
+    assert (stats.read, stats.duplicates, stats.malformed, stats.kept) == (5, 1, 3, 1)
+    assert stats.read == stats.malformed + stats.too_long + stats.prefix_filtered + stats.duplicates + stats.kept
