@@ -72,20 +72,22 @@ class VocabConfig:
 
 
 @dataclass(frozen=True)
-class EncoderConfig:
+class _LSTMConfig:
+    """Knobs the encoder and decoder share."""
+
     embedding_size: int = _knob(256, "an integer >= 1", _positive)
     hidden_size: int = _knob(256, "an integer >= 1", _positive)
     num_layers: int = _knob(1, "an integer >= 1", _positive)
     dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
+
+
+@dataclass(frozen=True)
+class EncoderConfig(_LSTMConfig):
     bidirectional: bool = _knob(False, "true or false")
 
 
 @dataclass(frozen=True)
-class DecoderConfig:
-    embedding_size: int = _knob(256, "an integer >= 1", _positive)
-    hidden_size: int = _knob(256, "an integer >= 1", _positive)
-    num_layers: int = _knob(1, "an integer >= 1", _positive)
-    dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
+class DecoderConfig(_LSTMConfig):
     attention: bool = _knob(True, "true or false")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,9 +37,16 @@ def teacher_forced_scores(model: Seq2Seq, examples: Sequence[Example], batch_siz
     return total_loss / max(tokens, 1), correct / max(tokens, 1)
 
 
+@dataclass
+class Evaluation:
+    metrics: dict[str, float]  # flat numbers, rounded so that diffs stay stable
+    hypotheses: list[str]  # greedy translations, in input order
+    signatures: dict[str, str]  # how sacrebleu computed BLEU and chrF
+
+
 def evaluate_model(model: Seq2Seq, examples: Sequence[Example], references: Sequence[str], target: Vocab,
-                   batch_size: int, max_len: int, device: torch.device) -> tuple[dict, list[str]]:
-    """Metrics (flat numbers, rounded for stable diffs) and greedy hypotheses for `examples`."""
+                   batch_size: int, max_len: int, device: torch.device) -> Evaluation:
+    """Teacher-forced loss and accuracy, then greedy BLEU, chrF and exact match for `examples`."""
     loss, accuracy = teacher_forced_scores(model, examples, batch_size, device)
     tokens = greedy_translate(model, [s for s, _ in examples], target, batch_size, max_len, device)
     hypotheses = [" ".join(t) for t in tokens]
@@ -48,7 +56,7 @@ def evaluate_model(model: Seq2Seq, examples: Sequence[Example], references: Sequ
                "token_accuracy": round(accuracy, 4), "exact_match": round(exact, 4),
                "bleu": scores["bleu"], "chrf": scores["chrf"]}
     signatures = {"bleu_signature": scores["bleu_signature"], "chrf_signature": scores["chrf_signature"]}
-    return {**metrics, **signatures}, hypotheses
+    return Evaluation(metrics, hypotheses, signatures)
 
 
 def sample_rows(n_rows: int, n_samples: int) -> list[int]:
@@ -65,12 +73,12 @@ def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples
     pairs = read_pairs(test_path)
     examples = encode_pairs(pairs, loaded.source, loaded.target)
     references = [t for _, t in pairs]
-    scores, hypotheses = evaluate_model(loaded.model, examples, references, loaded.target, batch_size,
-                                        max_output_length, device)
-    signatures = {k: scores.pop(k) for k in ("bleu_signature", "chrf_signature")}
-    metrics = {**scores, "n_test": len(pairs)}
+    result = evaluate_model(loaded.model, examples, references, loaded.target, batch_size,
+                            max_output_length, device)
+    metrics = {**result.metrics, "n_test": len(pairs)}
+    hypotheses = result.hypotheses
     write_json(metrics_path, metrics)
-    write_json(signatures_path, signatures)
+    write_json(signatures_path, result.signatures)
     with atomic_open(samples_path) as handle:
         handle.write("source\treference\tprediction\n")
         for i in sample_rows(len(pairs), num_samples):

@@ -94,7 +94,7 @@ def fit(model: Seq2Seq, train: Sequence[Example], valid: Sequence[Example], vali
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_epoch(model, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}")
-        scores, _ = evaluate_model(model, valid, valid_refs, target, 256, max_len, device)
+        scores = evaluate_model(model, valid, valid_refs, target, 256, max_len, device).metrics
         if scheduler is not None:
             scheduler.step()
         row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from seq2seq.config import SECTIONS, load_params, parse_section
+from seq2seq.errors import UserError
+from tests.conftest import REPO
+
+BAD = [
+    ("encoder", "bidirectional", "maybe", "true or false"),
+    ("encoder", "hidden_size", 0, "integer >= 1"),
+    ("encoder", "hidden_size", 2.5, "integer >= 1"),
+    ("encoder", "dropout", 1.0, r"\[0, 1\)"),
+    ("train", "epochs", -1, "integer >= 1"),
+    ("train", "teacher_forcing_ratio", 1.5, r"\[0, 1\]"),
+    ("train", "optimizer", "adagrad", "one of sgd, adam"),
+    ("train", "device", "tpu", "one of auto, cpu, cuda"),
+    ("prepare", "max_length", 0, "integer >= 2"),
+    ("prepare", "direction", "fr-en", "one of fra-eng, eng-fra, autoencode"),
+    ("prepare", "eng_prefixes", "i am", "list of strings"),
+    ("split", "test_fraction", 0.0, "strictly between 0 and 1"),
+    ("split", "test_fraction", 1, "strictly between 0 and 1"),
+    ("download", "sha256", "abc", "64 hex digits"),
+    ("vocab", "min_count", 0, "integer >= 1"),
+    ("evaluate", "num_samples", -3, "integer >= 0"),
+]
+
+
+@pytest.mark.parametrize("section, key, value, allowed", BAD)
+def test_bad_values_name_key_and_allowed_values(section, key, value, allowed):
+    with pytest.raises(UserError, match=rf"{section}\.{key} = .*expected .*{allowed}"):
+        parse_section(SECTIONS[section], section, {key: value})
+
+
+def test_unknown_key_is_rejected():
+    with pytest.raises(UserError, match=r"unknown key encoder\.hiden_size.*hidden_size"):
+        parse_section(SECTIONS["encoder"], "encoder", {"hiden_size": 8})
+
+
+def test_ints_are_accepted_for_floats():
+    cfg = parse_section(SECTIONS["train"], "train", {"learning_rate": 1, "clip_grad_norm": 0})
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
+
+
+def test_repository_params_are_valid_and_complete():
+    """Every section parses, and every knob is written out in params.yaml (so `-S` can set it)."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert set(data) == set(SECTIONS)
+    for name, cls in SECTIONS.items():
+        parse_section(cls, name, data[name])
+        assert set(data[name]) == set(cls.__dataclass_fields__), name
+
+
+def test_load_params_errors(tmp_path: Path):
+    with pytest.raises(UserError, match="not found"):
+        load_params(tmp_path / "absent.yaml", "train")
+    (tmp_path / "p.yaml").write_text("train: {epochs: 2}\n")
+    with pytest.raises(UserError, match="no 'encoder' section"):
+        load_params(tmp_path / "p.yaml", "encoder")
+    (tmp_path / "bad.yaml").write_text("train: [unclosed\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        load_params(tmp_path / "bad.yaml", "train")

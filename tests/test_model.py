@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from seq2seq.data.vocab import PAD_ID
+from seq2seq.model.bridge import Bridge
+from seq2seq.model.encoder import Encoder
+from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
+
+
+def settings(**overrides):
+    base = dict(source_vocab_size=20, target_vocab_size=15, enc_embedding_size=6, enc_hidden_size=8,
+                enc_num_layers=1, enc_dropout=0.0, bidirectional=False, dec_embedding_size=5,
+                dec_hidden_size=8, dec_num_layers=1, dec_dropout=0.0, attention=False)
+    return ModelSettings(**{**base, **overrides})
+
+
+SRC = torch.tensor([[5, 6, 7, 2], [8, 2, PAD_ID, PAD_ID]])
+LENGTHS = torch.tensor([4, 2])
+
+
+@pytest.mark.parametrize("bidirectional, layers", [(False, 1), (True, 1), (False, 2), (True, 3)])
+def test_encoder_shapes(bidirectional, layers):
+    enc = Encoder(20, 6, 8, layers, 0.0, bidirectional)
+    out, (h, c) = enc(SRC, LENGTHS)
+    size = 16 if bidirectional else 8
+    assert enc.output_size == size
+    assert out.shape == (2, 4, size)
+    assert h.shape == c.shape == (layers, 2, size)
+    assert torch.all(out[1, 2:] == 0)  # padding positions produce no output
+
+
+def test_bidirectional_has_separate_backward_weights_and_state_ignores_padding():
+    torch.manual_seed(0)
+    enc = Encoder(20, 6, 8, 1, 0.0, True)
+    assert not torch.equal(enc.rnn.weight_ih_l0, enc.rnn.weight_ih_l0_reverse)
+    padded = torch.tensor([[8, 2, PAD_ID, PAD_ID]])
+    _, (h_padded, _) = enc(padded, torch.tensor([2]))
+    _, (h_short, _) = enc(torch.tensor([[8, 2]]), torch.tensor([2]))
+    assert torch.allclose(h_padded, h_short, atol=1e-6)
+
+
+@pytest.mark.parametrize("enc_layers, enc_size, dec_layers, dec_size, identity", [
+    (1, 8, 1, 8, True),     # same sizes: identity, as the original
+    (1, 16, 1, 8, False),   # bidirectional encoder
+    (2, 8, 2, 12, False),   # different hidden sizes
+    (3, 8, 1, 8, False),    # different layer counts
+    (1, 8, 2, 8, False),
+])
+def test_bridge_cases(enc_layers, enc_size, dec_layers, dec_size, identity):
+    bridge = Bridge(enc_layers, enc_size, dec_layers, dec_size)
+    h, c = torch.randn(enc_layers, 3, enc_size), torch.randn(enc_layers, 3, enc_size)
+    h2, c2 = bridge((h, c))
+    assert bridge.is_identity == identity
+    assert h2.shape == c2.shape == (dec_layers, 3, dec_size)
+    assert (h2 is h) == identity
+    assert len(list(bridge.parameters())) == (0 if identity else 4)
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"bidirectional": True}, {"attention": True}, {"bidirectional": True, "attention": True},
+    {"enc_num_layers": 2, "dec_num_layers": 3, "dec_hidden_size": 10},
+])
+def test_seq2seq_forward_and_greedy_shapes(overrides):
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(**overrides))
+    tgt_in = torch.tensor([[1, 4, 5], [1, 6, PAD_ID]])
+    assert model(SRC, LENGTHS, tgt_in).shape == (2, 3, 15)
+    gen = torch.Generator().manual_seed(0)
+    assert model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=0.5, generator=gen).shape == (2, 3, 15)
+    out = model.greedy(SRC, LENGTHS, max_len=6)
+    assert out.shape[0] == 2 and 1 <= out.shape[1] <= 6
+
+
+def test_teacher_forcing_one_equals_stepwise_with_gold_inputs():
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention=True)).eval()
+    tgt_in = torch.tensor([[1, 4, 5], [1, 6, 7]])
+    full = model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=1.0)
+    # Ratio just below 1 with a generator that always picks gold: rand() < 0.999999 almost surely.
+    stepwise = model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=0.999999,
+                     generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(full, stepwise, atol=1e-5)

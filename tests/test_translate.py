@@ -1,0 +1,77 @@
+"""`seq2seq translate`: one output line per input line, whatever the input."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
+from seq2seq.data.batching import encode_pairs
+from seq2seq.data.vocab import Vocab
+from seq2seq.model.seq2seq import load_checkpoint, save_checkpoint
+from seq2seq.training import build_model, make_optimizer, train_epoch
+from seq2seq.translate import translate_lines
+
+PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
+         ("il est heureux .", "he is happy ."), ("elle est ma soeur .", "she is my sister .")]
+TEXT = {"direction": "fra-eng", "max_length": 6, "keep_accents": False, "keep_apostrophes": False}
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    source, target = Vocab.build(s for s, _ in PAIRS), Vocab.build(t for _, t in PAIRS)
+    model = build_model(EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0),
+                        DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0), len(source), len(target))
+    cfg = TrainConfig(batch_size=4, learning_rate=0.01)
+    optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
+    examples = encode_pairs(PAIRS, source, target)
+    for _ in range(150):
+        train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "fixture")
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_checkpoint(path, model, source, target, TEXT)
+    return path
+
+
+def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "seq2seq", *args], input=stdin, capture_output=True)
+
+
+def test_raw_text_is_normalised_like_training(model_path):
+    loaded = load_checkpoint(model_path)
+    out = list(translate_lines(loaded, ["Je suis froid.", "IL EST HEUREUX !?", "Tu es grand"], 10, 2))
+    assert out[0] == "i am cold ." and out[1].startswith("he is happy")
+    assert len(out) == 3
+
+
+def test_stdin_edge_cases_give_one_line_each(model_path):
+    stdin = "Je suis froid.\n\n   \nxyzzy plugh\nje suis \xe9\xe9\n".encode("latin-1") + b"\xff\xfe bad\n" + \
+        ("je suis froid " * 10 + "\n").encode()
+    result = cli("translate", "--model", str(model_path), stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().split("\n")[:-1]
+    assert len(lines) == 7
+    assert lines[0] == "i am cold ." and lines[1] == "" and lines[2] == ""
+    assert "truncated" in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+
+
+def test_arguments_are_sentences(model_path):
+    result = cli("translate", "--model", str(model_path), "Je suis froid.", "Tu es grand.")
+    assert result.stdout.decode().splitlines() == ["i am cold .", "you are tall ."]
+
+
+def test_missing_and_incompatible_models_fail_clearly(tmp_path, model_path):
+    result = cli("translate", "--model", str(tmp_path / "absent.pt"), "bonjour")
+    assert result.returncode == 1 and b"no model at" in result.stderr and b"Traceback" not in result.stderr
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    result = cli("translate", "--model", str(tmp_path / "junk.pt"), "bonjour")
+    assert result.returncode == 1 and b"not a readable seq2seq checkpoint" in result.stderr
+    payload = torch.load(model_path, weights_only=True)
+    payload["settings"]["enc_hidden_size"] = 7
+    torch.save(payload, tmp_path / "mismatch.pt")
+    result = cli("translate", "--model", str(tmp_path / "mismatch.pt"), "bonjour")
+    assert result.returncode == 1 and b"does not match" in result.stderr
+    assert b"Traceback" not in result.stderr
