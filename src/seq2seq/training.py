@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import math
-import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,7 +59,7 @@ def train_epoch(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, o
             logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio, generator)
             loss, n = sequence_loss(logits, batch.tgt_out)
             if not torch.isfinite(loss):
-                raise UserError(f"the training loss became {float(loss)} ({desc}, batch {step}); no model "
+                raise UserError(f"the training loss became {loss.item()} ({desc}, batch {step}); no model "
                                 f"was written. Lower train.learning_rate (now {cfg.learning_rate}) or set "
                                 "train.clip_grad_norm (e.g. 1.0).")
             optimizer.zero_grad()
@@ -122,7 +121,6 @@ def train_file(train_path: Path, source_vocab: Path, target_vocab: Path, text_pa
                cfg: TrainConfig) -> FitResult:
     """The train stage: carve a validation slice from the training split, fit, write checkpoint,
     history and training metrics."""
-    random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device)
     source, target, text = Vocab.load(source_vocab), Vocab.load(target_vocab), read_json(text_path)

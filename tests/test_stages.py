@@ -1,0 +1,77 @@
+"""The stage scripts as DVC runs them: clean errors, tracebacks only on request, interrupts harmless."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from seq2seq.data.vocab import Vocab
+from seq2seq.fileio import write_json, write_pairs
+from tests.conftest import REPO
+
+WORDS = ("froid", "grand", "petit", "las", "triste", "fou", "content", "pret")
+PAIRS = [(f"je suis {a} et {b} .", f"i am {a} and {b} .") for a in WORDS for b in WORDS]
+
+
+def stage(name: str, *args: str, params: Path, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(REPO / "stages" / f"{name}.py"), *args, "--params", str(params)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, **kwargs)
+
+
+def write_params(path: Path, **changes) -> Path:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for key, value in changes.items():
+        section, name = key.split("__")
+        params[section][name] = value
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
+    params = write_params(tmp_path / "p.yaml", split__test_fraction=1.5)
+    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", params=params)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.strip() == "error: invalid value split.test_fraction = 1.5: expected a number strictly between 0 and 1."
+
+
+def test_debug_variable_shows_the_traceback(tmp_path):
+    params = write_params(tmp_path / "p.yaml", split__test_fraction=1.5)
+    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", params=params, env={"SEQ2SEQ_DEBUG": "1"})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" in err
+
+
+def test_prepare_with_nothing_left_names_the_params(tmp_path):
+    (tmp_path / "raw.txt").write_text("Go.\tVa !\nRun!\tCours !\n", encoding="utf-8")
+    params = write_params(tmp_path / "p.yaml")
+    proc = stage("prepare", "--raw", str(tmp_path / "raw.txt"), "--pairs", str(tmp_path / "pairs.tsv"),
+                 "--meta", str(tmp_path / "text.json"), "--stats", str(tmp_path / "stats.json"), params=params)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "prepare.max_length" in err and "prepare.eng_prefixes" in err
+    assert not list(tmp_path.glob("*.tsv")) and "Traceback" not in err
+
+
+def test_interrupted_training_writes_nothing(tmp_path):
+    write_pairs(tmp_path / "train.tsv", PAIRS * 4)
+    Vocab.build(s for s, _ in PAIRS).save(tmp_path / "source.txt")
+    Vocab.build(t for _, t in PAIRS).save(tmp_path / "target.txt")
+    write_json(tmp_path / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
+                                         "keep_apostrophes": False})
+    params = write_params(tmp_path / "p.yaml", train__epochs=1000, train__batch_size=2)
+    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--source-vocab", str(tmp_path / "source.txt"),
+                 "--target-vocab", str(tmp_path / "target.txt"), "--text", str(tmp_path / "text.json"),
+                 "--model", str(tmp_path / "out" / "model.pt"), "--history", str(tmp_path / "out" / "history.tsv"),
+                 "--metrics", str(tmp_path / "out" / "train.json"), params=params)
+    for line in proc.stderr:  # wait until training is under way: the first epoch's log line
+        if "epoch 1/1000:" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
