@@ -13,6 +13,7 @@ def test_normalize_folds_accents_and_splits_punctuation():
     assert normalize("Ça va très bien!") == "ca va tres bien !"
     assert normalize("  Où es-tu?  ") == "ou es tu ?"
     assert normalize("Cours\u202f!") == "cours !"
+    assert normalize("C'est ma Sœur, Cæsar.") == "c est ma soeur caesar ."
 
 
 def test_normalize_apostrophes_dropped_or_kept():

@@ -83,6 +83,8 @@ def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples
         handle.write("source\treference\tprediction\n")
         for i in sample_rows(len(pairs), num_samples):
             handle.write(f"{pairs[i][0]}\t{pairs[i][1]}\t{hypotheses[i]}\n")
+    for i in sample_rows(len(pairs), min(num_samples, 3)):
+        log.info("sample: %s -> %s (reference: %s)", pairs[i][0], hypotheses[i], pairs[i][1])
     log.info("test: BLEU %.2f, chrF %.2f, loss %.4f, token accuracy %.4f, exact match %.4f on %d pairs",
              metrics["bleu"], metrics["chrf"], metrics["loss"], metrics["token_accuracy"],
              metrics["exact_match"], len(pairs))

@@ -1,7 +1,8 @@
 """Normalise and filter sentence pairs as the classic PyTorch seq2seq tutorial does.
 
-Normalisation: Unicode NFD with accents dropped (unless kept), lowercase, `.!?` split off as their
-own tokens, every other non-letter replaced by a space (apostrophes optionally kept).
+Normalisation: lowercase, ligatures spelled out (œ -> oe), Unicode NFD with accents dropped (unless
+kept), `.!?` split off as their own tokens, every other non-letter replaced by a space (apostrophes
+optionally kept).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ log = logging.getLogger("seq2seq.prepare")
 
 _PUNCT = re.compile(r"([.!?])")
 _SPACES = re.compile(r"\s+")
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ def normalize(text: str, options: TextOptions = TextOptions()) -> str:
     >>> normalize("Qu'est-ce que c'est ?")
     'qu est ce que c est ?'
     """
-    text = unicodedata.normalize("NFD", text.lower().strip())
+    # Ligatures do not decompose under NFD: spell them out so "sœur" stays one word.
+    text = unicodedata.normalize("NFD", text.lower().strip().translate(_LIGATURES))
     if not options.keep_accents:
         text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
     text = unicodedata.normalize("NFC", text)
