@@ -61,6 +61,9 @@ def repo(tmp_path: Path, mirror) -> tuple[Path, dict]:
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
     env.pop("SEQ2SEQ_DEBUG", None)
     sh(repo, env, "git", "init", "-q", "-b", "main")
+    # DVC's own git client may not read the GIT_* variables: configure the repository itself too.
+    sh(repo, env, "git", "config", "user.name", "seq2seq tests")
+    sh(repo, env, "git", "config", "user.email", "tests@seq2seq.invalid")
     sh(repo, env, "git", "add", "-A")
     sh(repo, env, "git", "commit", "-qm", "tiny")
     return repo, env
