@@ -54,3 +54,10 @@ def test_mirror_wins_over_network(server, mirror, tmp_path):
     folder, _ = mirror
     download(f"{base}/fra-eng.zip", sha, tmp_path / "pairs.txt", folder)
     assert agents == []
+
+
+def test_mirror_without_the_archive_falls_back_to_the_url(server, tmp_path, caplog):
+    base, sha, agents = server
+    (tmp_path / "empty").mkdir()
+    download(f"{base}/fra-eng.zip", sha, tmp_path / "pairs.txt", tmp_path / "empty")
+    assert len(agents) == 1 and "holds no fra-eng.zip" in caplog.text

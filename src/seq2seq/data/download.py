@@ -75,8 +75,12 @@ def fetch(url: str, dest: Path, mirror_dir: Path | None, timeout: float = 30.0, 
     """
     name = archive_name(url)
     parsed = urllib.parse.urlparse(url)
-    if mirror_dir is not None and (Path(mirror_dir) / name).is_file():
-        source = Path(mirror_dir) / name
+    mirrored = Path(mirror_dir) / name if mirror_dir is not None else None
+    if mirrored is not None and not mirrored.is_file():
+        log.warning("%s=%s holds no %s: using download.url instead", MIRROR_ENV, mirror_dir, name)
+        mirrored = None
+    if mirrored is not None:
+        source = mirrored
     elif parsed.scheme in ("", "file"):
         source = Path(urllib.request.url2pathname(parsed.path)) if parsed.scheme else Path(url)
         if not source.is_file():
