@@ -44,3 +44,4 @@ def test_split_file_is_byte_identical(tmp_path):
     assert (tmp_path / "train_a.tsv").read_bytes() == (tmp_path / "train_b.tsv").read_bytes()
     assert (tmp_path / "test_a.tsv").read_bytes() == (tmp_path / "test_b.tsv").read_bytes()
     assert len(read_pairs(tmp_path / "test_a.tsv")) == round(0.2 * len(make_pairs()))
+

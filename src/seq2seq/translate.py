@@ -17,7 +17,7 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
                     batch_size: int) -> Iterator[str]:
     """Yield exactly one translation per input line, in order, `batch_size` lines at a time.
 
-    Empty (or all-punctuation-free, letter-free) lines give empty output lines; unknown words
+    Lines that normalise to nothing (empty, or no letters) give empty output lines; unknown words
     become `<unk>`; inputs longer than the training limit are truncated with a warning.
     """
     options = TextOptions(keep_accents=bool(loaded.text.get("keep_accents", False)),
