@@ -80,3 +80,13 @@ def test_teacher_forcing_one_equals_stepwise_with_gold_inputs():
     stepwise = model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=0.999999,
                      generator=torch.Generator().manual_seed(1))
     assert torch.allclose(full, stepwise, atol=1e-5)
+
+
+def test_greedy_min_len_forbids_an_early_end():
+    torch.manual_seed(0)
+    model = Seq2Seq(settings()).eval()
+    with torch.no_grad():
+        model.decoder.out.bias[2] = 100.0  # <eos> wins every step unless forbidden
+    assert model.greedy(SRC, LENGTHS, max_len=6).shape[1] == 1
+    out = model.greedy(SRC, LENGTHS, max_len=6, min_len=4)
+    assert out.shape[1] == 5 and not (out[:, :4] == 2).any() and (out[:, 4] == 2).all()

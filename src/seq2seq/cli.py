@@ -1,4 +1,4 @@
-"""The `seq2seq` command: `seq2seq translate` turns sentences into translations."""
+"""The `seq2seq` command: `translate` turns sentences into translations, `bench` measures speed."""
 
 from __future__ import annotations
 
@@ -25,7 +25,32 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-output-length", type=int, default=20, help="longest translation in tokens")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    bench = commands.add_parser("bench", help="measure training and decoding throughput",
+                                description="Time training steps and greedy decoding for the model that "
+                                "params.yaml describes, on synthetic sentences.")
+    bench.add_argument("--params", type=Path, default=Path("params.yaml"))
+    bench.add_argument("--steps", type=int, default=20, help="training batches to time")
+    bench.add_argument("--length", type=int, default=9, help="words per synthetic sentence")
+    bench.add_argument("--vocab-size", type=int, default=3000, help="words per synthetic vocabulary")
+    bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     return parser
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from seq2seq.bench import run_bench
+    from seq2seq.config import load_params
+    from seq2seq.device import resolve_device
+
+    if min(args.steps, args.length, args.vocab_size - 4) < 1:
+        raise UserError("--steps and --length must be at least 1 and --vocab-size at least 5.")
+    p = load_params(args.params, "encoder", "decoder", "train")
+    cfg = p["train"]
+    r = run_bench(p["encoder"], p["decoder"], cfg, args.vocab_size, args.vocab_size, args.length,
+                  args.steps, resolve_device(args.device))
+    print(f"device {r.device}, {r.parameters:,} parameters, batch {cfg.batch_size}, {args.length} words, "
+          f"teacher forcing {cfg.teacher_forcing_ratio}")
+    print(f"train: {r.train_pairs_per_s:,.0f} pairs/s")
+    print(f"greedy decoding: {r.decode_sentences_per_s:,.0f} sentences/s")
 
 
 def _translate(args: argparse.Namespace) -> None:
@@ -52,4 +77,5 @@ def _translate(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `seq2seq` console script."""
     args = _parser().parse_args(argv)
-    run_main(lambda: _translate(args), debug=True if args.debug else None)
+    command = {"translate": _translate, "bench": _bench}[args.command]
+    run_main(lambda: command(args), debug=True if args.debug else None)

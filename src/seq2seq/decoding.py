@@ -12,13 +12,13 @@ from seq2seq.model.seq2seq import Seq2Seq
 
 
 def greedy_translate(model: Seq2Seq, sources: Sequence[list[int]], target: Vocab, batch_size: int,
-                     max_len: int, device: torch.device) -> list[list[str]]:
+                     max_len: int, device: torch.device, min_len: int = 0) -> list[list[str]]:
     """Translate source id lists (each ending in `<eos>`) greedily; tokens up to `<eos>`, in order."""
     model.eval()
     out: list[list[str]] = []
     for start in range(0, len(sources), batch_size):
         chunk = [(s, [0]) for s in sources[start:start + batch_size]]
         batch = collate(chunk, list(range(len(chunk)))).to(device)
-        ids = model.greedy(batch.src, batch.src_lengths, max_len)  # (batch, <= max_len)
+        ids = model.greedy(batch.src, batch.src_lengths, max_len, min_len)  # (batch, <= max_len)
         out.extend(target.decode(row) for row in ids.tolist())
     return out

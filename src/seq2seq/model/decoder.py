@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
-from seq2seq.model.attention import Attention
+from seq2seq.model.attention import Attention, Memory
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -28,8 +28,12 @@ class Decoder(nn.Module):
         self.attention = Attention(hidden_size, encoder_output_size) if attention else None
         self.out = nn.Linear(hidden_size, vocab_size)
 
-    def forward(self, tgt_in: torch.Tensor, state: State, enc_out: torch.Tensor,
-                src_mask: torch.Tensor) -> tuple[torch.Tensor, State]:
+    def memory(self, enc_out: torch.Tensor, src_mask: torch.Tensor) -> Memory | None:
+        """What the decoder reads of the encoder outputs at every step (None without attention)."""
+        return self.attention.memory(enc_out, src_mask) if self.attention is not None else None
+
+    def forward(self, tgt_in: torch.Tensor, state: State,
+                memory: Memory | None) -> tuple[torch.Tensor, State]:
         """Run `tgt_in` (batch, steps) from `state` ((layers, batch, hidden) each).
 
         Returns logits (batch, steps, vocab) and the new state.
@@ -37,5 +41,5 @@ class Decoder(nn.Module):
         embedded = self.dropout(self.embedding(tgt_in))  # (batch, steps, emb)
         outputs, state = self.rnn(embedded, state)  # (batch, steps, hidden)
         if self.attention is not None:
-            outputs = self.attention(outputs, enc_out, src_mask)
+            outputs = self.attention(outputs, memory)
         return self.out(self.dropout(outputs)), state

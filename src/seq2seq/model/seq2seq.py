@@ -12,9 +12,10 @@ from torch import nn
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
 from seq2seq.errors import UserError
 from seq2seq.fileio import atomic_path
+from seq2seq.model.attention import Memory
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.decoder import Decoder
-from seq2seq.model.encoder import Encoder
+from seq2seq.model.encoder import Encoder, State
 
 CHECKPOINT_FORMAT = 1
 
@@ -49,6 +50,11 @@ class Seq2Seq(nn.Module):
         self.decoder = Decoder(s.target_vocab_size, s.dec_embedding_size, s.dec_hidden_size,
                                s.dec_num_layers, s.dec_dropout, self.encoder.output_size, s.attention)
 
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[State, Memory | None]:
+        """Encode `src` (batch, src_len): the decoder's initial state and what it attends to."""
+        enc_out, state = self.encoder(src, src_lengths)
+        return self.bridge(state), self.decoder.memory(enc_out, src != PAD_ID)
+
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`.
@@ -57,32 +63,33 @@ class Seq2Seq(nn.Module):
         sentence, the gold token with probability `teacher_forcing_ratio`, else the model's own
         previous prediction (drawn from `generator`, on the CPU, so runs repeat).
         """
-        enc_out, state = self.encoder(src, src_lengths)
-        state = self.bridge(state)
-        mask = src != PAD_ID  # (batch, src_len)
+        state, memory = self.encode(src, src_lengths)
         if teacher_forcing_ratio >= 1.0:
-            return self.decoder(tgt_in, state, enc_out, mask)[0]
+            return self.decoder(tgt_in, state, memory)[0]
         steps, token, logits = [], tgt_in[:, :1], None
         for t in range(tgt_in.size(1)):
             if t > 0:
                 gold = torch.rand(tgt_in.size(0), generator=generator) < teacher_forcing_ratio
                 token = torch.where(gold.to(tgt_in.device), tgt_in[:, t], logits.argmax(-1)).unsqueeze(1)
-            step_logits, state = self.decoder(token, state, enc_out, mask)
+            step_logits, state = self.decoder(token, state, memory)
             logits = step_logits[:, 0]  # (batch, vocab)
             steps.append(logits)
         return torch.stack(steps, dim=1)
 
     @torch.no_grad()
-    def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-        """Greedy decoding: ids (batch, <= max_len), each row ending at its `<eos>` or at max_len."""
-        enc_out, state = self.encoder(src, src_lengths)
-        state = self.bridge(state)
-        mask = src != PAD_ID
+    def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, min_len: int = 0) -> torch.Tensor:
+        """Greedy decoding: ids (batch, <= max_len), each row ending at its `<eos>` or at max_len.
+
+        `<eos>` is not allowed before step `min_len` (the benchmark uses it to decode full lengths).
+        """
+        state, memory = self.encode(src, src_lengths)
         token = torch.full((src.size(0), 1), SOS_ID, dtype=torch.long, device=src.device)
         done = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
         out = []
-        for _ in range(max_len):
-            logits, state = self.decoder(token, state, enc_out, mask)
+        for step in range(max_len):
+            logits, state = self.decoder(token, state, memory)  # (batch, 1, vocab)
+            if step < min_len:
+                logits[..., EOS_ID] = float("-inf")
             token = logits.argmax(-1)  # (batch, 1)
             token = token.masked_fill(done.unsqueeze(1), PAD_ID)
             out.append(token)
