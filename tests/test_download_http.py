@@ -61,3 +61,15 @@ def test_mirror_without_the_archive_falls_back_to_the_url(server, tmp_path, capl
     (tmp_path / "empty").mkdir()
     download(f"{base}/fra-eng.zip", sha, tmp_path / "pairs.txt", tmp_path / "empty")
     assert len(agents) == 1 and "holds no fra-eng.zip" in caplog.text
+
+
+def test_a_server_that_never_answers_times_out_cleanly(tmp_path):
+    import socket
+
+    with socket.socket() as listener:  # accepts connections (the kernel does) but never replies
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/fra-eng.zip"
+        with pytest.raises(UserError, match=r"timed out.*SEQ2SEQ_DATA_DIR"):
+            download(url, "", tmp_path / "pairs.txt", None, timeout=0.5, retries=1)
+    assert not (tmp_path / "pairs.txt").exists()

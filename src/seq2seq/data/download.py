@@ -127,14 +127,18 @@ def check_pairs_file(path: Path) -> None:
     raise UserError("the pairs file in the archive is empty. Check download.url.")
 
 
-def download(url: str, sha256: str, out: Path, mirror_dir: Path | None) -> None:
-    """Fetch, verify (checksum when `sha256` is set, zip integrity) and extract the pairs to `out`."""
+def download(url: str, sha256: str, out: Path, mirror_dir: Path | None, timeout: float = 30.0,
+             retries: int = 3) -> None:
+    """Fetch, verify (checksum when `sha256` is set, zip integrity) and extract the pairs to `out`.
+
+    `timeout` (seconds without data) and `retries` apply to HTTP(S) downloads.
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     # The archive is scratch in a temporary folder; only the complete pairs file is renamed onto `out`.
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".download-") as tmp, atomic_path(out) as pairs:
         archive = Path(tmp) / archive_name(url)
-        source = fetch(url, archive, mirror_dir)
+        source = fetch(url, archive, mirror_dir, timeout, retries)
         log.info("archive from %s", source)
         if sha256:
             actual = sha256_of(archive)
