@@ -52,6 +52,18 @@ def test_repository_params_are_valid_and_complete():
         assert set(data[name]) == set(cls.__dataclass_fields__), name
 
 
+def test_code_defaults_match_params_yaml():
+    """A key deleted from params.yaml falls back to the same value the README documents."""
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    for name, cls in SECTIONS.items():
+        assert vars(cls()) == vars(parse_section(cls, name, data[name])), name
+
+
+def test_exponent_written_without_a_point_gets_a_hint():
+    with pytest.raises(UserError, match=r"train\.learning_rate = '1e-4'.*decimal point"):
+        parse_section(SECTIONS["train"], "train", {"learning_rate": "1e-4"})
+
+
 def test_load_params_errors(tmp_path: Path):
     with pytest.raises(UserError, match="not found"):
         load_params(tmp_path / "absent.yaml", "train")

@@ -37,6 +37,12 @@ def test_too_few_pairs():
         grouped_split([("a", "b")], 0.2, 0)
 
 
+def test_error_names_the_fraction_param_of_the_caller():
+    pairs = [("a", str(i)) for i in range(5)] + [("b", str(i)) for i in range(5)]
+    with pytest.raises(UserError, match=r"raise train\.valid_fraction"):
+        grouped_split(pairs, 0.1, 0, "train.valid_fraction")
+
+
 def test_split_file_is_byte_identical(tmp_path):
     write_pairs(tmp_path / "pairs.tsv", make_pairs())
     for run in ("a", "b"):

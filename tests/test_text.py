@@ -19,6 +19,8 @@ def test_normalize_folds_accents_and_splits_punctuation():
 def test_normalize_apostrophes_dropped_or_kept():
     assert normalize("I'm here.") == "i m here ."
     assert normalize("I'm here.", TextOptions(keep_apostrophes=True)) == "i'm here ."
+    assert normalize("J\u2019ai faim.", TextOptions(keep_apostrophes=True)) == "j'ai faim ."
+    assert normalize("J\u2019ai faim.") == "j ai faim ."
 
 
 def test_normalize_keep_accents():

@@ -58,6 +58,13 @@ def test_stdin_edge_cases_give_one_line_each(model_path):
     assert b"Traceback" not in result.stderr
 
 
+def test_a_closed_pipe_ends_quietly(model_path):
+    result = subprocess.run(f"yes 'Je suis froid.' | head -5000 | {sys.executable} -m seq2seq translate "
+                            f"--model {model_path} | head -1", shell=True, capture_output=True)
+    assert result.stdout.decode() == "i am cold .\n"
+    assert b"Traceback" not in result.stderr
+
+
 def test_arguments_are_sentences(model_path):
     result = cli("translate", "--model", str(model_path), "Je suis froid.", "Tu es grand.")
     assert result.stdout.decode().splitlines() == ["i am cold .", "you are tall ."]

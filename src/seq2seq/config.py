@@ -18,6 +18,7 @@ import yaml
 from seq2seq.errors import UserError
 
 DEFAULT_URL = "https://www.manythings.org/anki/fra-eng.zip"
+DEFAULT_SHA256 = "16c4f7d0df9e7c5e6c54cdb0447f3f4a18a55052ff5e2e0b27dd4a06c0e49d04"  # the 2017-09-29 archive
 DEFAULT_PREFIXES = (
     "i am ", "i m ", "he is", "he s ", "she is", "she s", "you are", "you re ",
     "we are", "we re ", "they are", "they re ",
@@ -45,7 +46,7 @@ def _choice(options: tuple[str, ...]) -> tuple[str, Callable[[Any], bool]]:
 @dataclass(frozen=True)
 class DownloadConfig:
     url: str = _knob(DEFAULT_URL, "an http(s):// or file:// URL, or a local path", lambda v: bool(v.strip()))
-    sha256: str = _knob("", "64 hex digits, or empty to skip the check",
+    sha256: str = _knob(DEFAULT_SHA256, "64 hex digits, or empty to skip the check",
                         lambda v: v == "" or (len(v) == 64 and all(c in "0123456789abcdefABCDEF" for c in v)))
 
 
@@ -94,13 +95,13 @@ class DecoderConfig(_LSTMConfig):
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = _knob(1, "an integer >= 0", lambda v: v >= 0)
-    epochs: int = _knob(10, "an integer >= 1", _positive)
+    epochs: int = _knob(25, "an integer >= 1", _positive)
     batch_size: int = _knob(64, "an integer >= 1", _positive)
     optimizer: str = _knob("adam", *_choice(OPTIMIZERS))
     learning_rate: float = _knob(0.001, "a number > 0", lambda v: v > 0)
     momentum: float = _knob(0.9, "a number in [0, 1) (sgd only)", lambda v: 0 <= v < 1)
     weight_decay: float = _knob(0.0, "a number >= 0", lambda v: v >= 0)
-    lr_decay_every: int = _knob(0, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0)
+    lr_decay_every: int = _knob(15, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0)
     lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1)
     clip_grad_norm: float = _knob(1.0, "a number >= 0 (0 disables clipping)", lambda v: v >= 0)
     teacher_forcing_ratio: float = _knob(1.0, "a number in [0, 1]", lambda v: 0 <= v <= 1)
@@ -113,6 +114,7 @@ class EvaluateConfig:
     batch_size: int = _knob(256, "an integer >= 1", _positive)
     max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive)
     num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0)
+    device: str = _knob("auto", *_choice(DEVICES))
 
 
 SECTIONS: dict[str, type] = {
@@ -151,7 +153,10 @@ def parse_section(cls: type[T], name: str, raw: Any) -> T:
         meta = fields[key].metadata
         kind = hints[key]
         if not _type_ok(value, kind) or not meta["check"](value):
-            raise UserError(f"invalid value {name}.{key} = {value!r}: expected {meta['allowed']}.")
+            hint = ""
+            if kind is float and isinstance(value, str):
+                hint = " YAML reads numbers like 1e-4 as text: write them with a decimal point (0.0001)."
+            raise UserError(f"invalid value {name}.{key} = {value!r}: expected {meta['allowed']}.{hint}")
         values[key] = float(value) if kind is float else value
     return cls(**values)
 

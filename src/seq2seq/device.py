@@ -7,10 +7,10 @@ import torch
 from seq2seq.errors import UserError
 
 
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> cuda if available else cpu; `cuda` fails clearly when no GPU is visible."""
+def resolve_device(name: str, key: str = "--device") -> torch.device:
+    """`auto` -> cuda if available else cpu; `cuda` fails clearly (naming `key`) when no GPU is visible."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("train.device is cuda but no CUDA GPU is visible: set train.device to auto or cpu.")
+        raise UserError(f"{key} is cuda but no CUDA GPU is visible: set {key} to auto or cpu.")
     return torch.device(name)

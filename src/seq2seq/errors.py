@@ -14,9 +14,9 @@ class UserError(Exception):
     """A problem the user can fix (bad params, bad data, no network): reported without a traceback."""
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Log to stderr as `seq2seq: message`; timestamps stay out of outputs."""
-    logging.basicConfig(level=level, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
+def setup_logging() -> None:
+    """Log to stderr as `seq2seq.stage: message`; timestamps stay out of outputs."""
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
 
 
 def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
@@ -35,6 +35,11 @@ def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
             raise
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
+    except BrokenPipeError:
+        # The reader went away (`seq2seq translate ... | head -1`): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)
     except KeyboardInterrupt:
         if debug:
             raise

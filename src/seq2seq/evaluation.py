@@ -66,9 +66,10 @@ def sample_rows(n_rows: int, n_samples: int) -> list[int]:
 
 
 def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples_path: Path,
-                  signatures_path: Path, batch_size: int, max_output_length: int, num_samples: int) -> dict:
+                  signatures_path: Path, batch_size: int, max_output_length: int, num_samples: int,
+                  device_name: str = "auto") -> dict:
     """Evaluate the checkpoint on the test split; write metrics, signatures and sample predictions."""
-    device = resolve_device("auto")
+    device = resolve_device(device_name, "evaluate.device")
     loaded = load_checkpoint(model_path, device)
     pairs = read_pairs(test_path)
     examples = encode_pairs(pairs, loaded.source, loaded.target)
@@ -76,7 +77,7 @@ def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples
     result = evaluate_model(loaded.model, examples, references, loaded.target, batch_size,
                             max_output_length, device)
     metrics = {**result.metrics, "n_test": len(pairs)}
-    hypotheses = result.hypotheses
+    hypotheses = result.hypotheses  # one per test pair, in order
     write_json(metrics_path, metrics)
     write_json(signatures_path, result.signatures)
     with atomic_open(samples_path) as handle:

@@ -122,14 +122,17 @@ def train_file(train_path: Path, source_vocab: Path, target_vocab: Path, text_pa
     """The train stage: carve a validation slice from the training split, fit, write checkpoint,
     history and training metrics."""
     torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, "train.device")
     source, target, text = Vocab.load(source_vocab), Vocab.load(target_vocab), read_json(text_path)
-    fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed)
+    if not isinstance(text.get("max_length"), int):
+        raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
+    fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed,
+                                           "train.valid_fraction")
     model = build_model(enc, dec, len(source), len(target)).to(device)
     log.info("training on %s: %d pairs, %d validation pairs, %d parameters", device, len(fit_pairs),
              len(valid_pairs), count_parameters(model))
     result = fit(model, encode_pairs(fit_pairs, source, target), encode_pairs(valid_pairs, source, target),
-                 [t for _, t in valid_pairs], target, cfg, device, int(text["max_length"]))
+                 [t for _, t in valid_pairs], target, cfg, device, text["max_length"])
     model.load_state_dict(result.best_state)
     save_checkpoint(model_path, model, source, target, text)
     write_history(history_path, result.history)

@@ -27,9 +27,10 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
     chunk: list[str] = []
     for number, line in enumerate(lines, start=1):
         sentence = normalize(line, options)
-        if len(tokenize(sentence)) > max_tokens:
+        n_words = len(tokenize(sentence))
+        if n_words > max_tokens:
             log.warning("line %d has %d words; the model was trained on at most %d: truncated", number,
-                        len(tokenize(sentence)), max_tokens)
+                        n_words, max_tokens)
         chunk.append(sentence)
         if len(chunk) >= batch_size:
             yield from _translate_chunk(loaded, chunk, max_tokens, max_output_length, device)

@@ -13,14 +13,15 @@ from seq2seq.fileio import Pair, read_pairs, write_pairs
 log = logging.getLogger("seq2seq.split")
 
 
-def grouped_split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[Pair], list[Pair]]:
+def grouped_split(pairs: list[Pair], fraction: float, seed: int,
+                  fraction_key: str = "split.test_fraction") -> tuple[list[Pair], list[Pair]]:
     """Return (kept, held_out) with `round(fraction * len(pairs))` pairs held out.
 
     Pairs sharing a source sentence stay together (the data repeats sources with several
     translations, and a plain random split would leak them). Groups are visited in a seeded random
     order and held out while they fit, which hits the exact count unless the group sizes make it
-    impossible; then the closest smaller count is used and a warning logged. Both parts keep the
-    input order, so identical inputs give identical files.
+    impossible; otherwise a smaller count is used and a warning logged. Both parts keep the input
+    order, so identical inputs give identical files. `fraction_key` names the param in messages.
     """
     if len(pairs) < 2:
         raise UserError(f"cannot split {len(pairs)} pair(s) into two non-empty parts: loosen the "
@@ -39,11 +40,11 @@ def grouped_split(pairs: list[Pair], fraction: float, seed: int) -> tuple[list[P
         if len(held) == target:
             break
     if len(held) != target:
-        log.warning("held out %d pairs instead of %d: source groups are too large to hit it exactly",
+        log.warning("held out %d pairs instead of %d: the source groups did not add up to it exactly",
                     len(held), target)
     if not held:
-        raise UserError("every source sentence has too many translations to hold any out: raise "
-                        "split.test_fraction.")
+        raise UserError(f"every source sentence has too many translations to hold any out: raise "
+                        f"{fraction_key}.")
     kept = [p for i, p in enumerate(pairs) if i not in held]
     out = [p for i, p in enumerate(pairs) if i in held]
     return kept, out

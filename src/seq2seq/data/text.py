@@ -21,7 +21,8 @@ log = logging.getLogger("seq2seq.prepare")
 
 _PUNCT = re.compile(r"([.!?])")
 _SPACES = re.compile(r"\s+")
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae"})
+# Ligatures do not decompose under NFD; the typographic apostrophe is the same letter as the ASCII one.
+_SPELLED_OUT = str.maketrans({"œ": "oe", "æ": "ae", "\u2019": "'"})
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ def normalize(text: str, options: TextOptions = TextOptions()) -> str:
     >>> normalize("Qu'est-ce que c'est ?")
     'qu est ce que c est ?'
     """
-    # Ligatures do not decompose under NFD: spell them out so "sœur" stays one word.
-    text = unicodedata.normalize("NFD", text.lower().strip().translate(_LIGATURES))
+    text = unicodedata.normalize("NFD", text.lower().strip().translate(_SPELLED_OUT))
     if not options.keep_accents:
         text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
     text = unicodedata.normalize("NFC", text)

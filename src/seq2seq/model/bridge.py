@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-State = tuple[torch.Tensor, torch.Tensor]
+from seq2seq.model.encoder import State
 
 
 class Bridge(nn.Module):

@@ -7,8 +7,7 @@ from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.model.attention import Attention, Memory
-
-State = tuple[torch.Tensor, torch.Tensor]
+from seq2seq.model.encoder import State
 
 
 class Decoder(nn.Module):

@@ -8,7 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.data.vocab import PAD_ID
 
-State = tuple[torch.Tensor, torch.Tensor]
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (layers, batch, size)
 
 
 class Encoder(nn.Module):

@@ -140,8 +140,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> LoadedMod
         model = Seq2Seq(settings).to(device)
         model.load_state_dict(payload["state_dict"])
         source, target = Vocab(payload["source_vocab"]), Vocab(payload["target_vocab"])
-    except (KeyError, TypeError, RuntimeError) as err:
+        text = dict(payload["text"])
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as err:
         raise UserError(f"{path} does not match this version's model ({err}): retrain it with "
                         "dvc repro train.") from None
     model.eval()
-    return LoadedModel(model, source, target, payload["text"])
+    return LoadedModel(model, source, target, text)
