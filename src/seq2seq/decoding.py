@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from seq2seq.data.batching import collate
+from seq2seq.data.batching import pad_sources
 from seq2seq.data.vocab import Vocab
 from seq2seq.model.seq2seq import Seq2Seq
 
@@ -17,8 +17,7 @@ def greedy_translate(model: Seq2Seq, sources: Sequence[list[int]], target: Vocab
     model.eval()
     out: list[list[str]] = []
     for start in range(0, len(sources), batch_size):
-        chunk = [(s, [0]) for s in sources[start:start + batch_size]]
-        batch = collate(chunk, list(range(len(chunk)))).to(device)
-        ids = model.greedy(batch.src, batch.src_lengths, max_len, min_len)  # (batch, <= max_len)
+        src, lengths = pad_sources(sources[start:start + batch_size])
+        ids = model.greedy(src.to(device), lengths, max_len, min_len)  # (batch, <= max_len)
         out.extend(target.decode(row) for row in ids.tolist())
     return out

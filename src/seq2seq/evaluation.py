@@ -77,15 +77,14 @@ def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples
     result = evaluate_model(loaded.model, examples, references, loaded.target, batch_size,
                             max_output_length, device)
     metrics = {**result.metrics, "n_test": len(pairs)}
-    hypotheses = result.hypotheses  # one per test pair, in order
     write_json(metrics_path, metrics)
     write_json(signatures_path, result.signatures)
     with atomic_open(samples_path) as handle:
         handle.write("source\treference\tprediction\n")
         for i in sample_rows(len(pairs), num_samples):
-            handle.write(f"{pairs[i][0]}\t{pairs[i][1]}\t{hypotheses[i]}\n")
+            handle.write(f"{pairs[i][0]}\t{pairs[i][1]}\t{result.hypotheses[i]}\n")
     for i in sample_rows(len(pairs), min(num_samples, 3)):
-        log.info("sample: %s -> %s (reference: %s)", pairs[i][0], hypotheses[i], pairs[i][1])
+        log.info("sample: %s -> %s (reference: %s)", pairs[i][0], result.hypotheses[i], pairs[i][1])
     log.info("test: BLEU %.2f, chrF %.2f, loss %.4f, token accuracy %.4f, exact match %.4f on %d pairs",
              metrics["bleu"], metrics["chrf"], metrics["loss"], metrics["token_accuracy"],
              metrics["exact_match"], len(pairs))

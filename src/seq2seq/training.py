@@ -26,6 +26,7 @@ from seq2seq.model.seq2seq import ModelSettings, Seq2Seq, count_parameters, save
 
 log = logging.getLogger("seq2seq.train")
 HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_bleu", "learning_rate", "seconds")
+VALID_BATCH_SIZE = 256  # validation only decodes: larger batches than training are fine
 
 
 def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target_size: int) -> Seq2Seq:
@@ -58,8 +59,9 @@ def train_epoch(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, o
             batch = batch.to(device)
             logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio, generator)
             loss, n = sequence_loss(logits, batch.tgt_out)
-            if not torch.isfinite(loss):
-                raise UserError(f"the training loss became {loss.item()} ({desc}, batch {step}); no model "
+            value = loss.item()  # the one host sync of the step
+            if not math.isfinite(value):
+                raise UserError(f"the training loss became {value} ({desc}, batch {step}); no model "
                                 f"was written. Lower train.learning_rate (now {cfg.learning_rate}) or set "
                                 "train.clip_grad_norm (e.g. 1.0).")
             optimizer.zero_grad()
@@ -67,7 +69,7 @@ def train_epoch(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, o
             if cfg.clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             optimizer.step()
-            total, tokens, pairs = total + loss.item(), tokens + n, pairs + len(batch.indices)
+            total, tokens, pairs = total + value, tokens + n, pairs + len(batch.indices)
             bar.set_postfix(loss=f"{total / tokens:.3f}", pairs_s=f"{pairs / (time.perf_counter() - start):.0f}",
                             refresh=False)
     return total / max(tokens, 1)
@@ -93,7 +95,7 @@ def fit(model: Seq2Seq, train: Sequence[Example], valid: Sequence[Example], vali
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_epoch(model, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}")
-        scores = evaluate_model(model, valid, valid_refs, target, 256, max_len, device).metrics
+        scores = evaluate_model(model, valid, valid_refs, target, VALID_BATCH_SIZE, max_len, device).metrics
         if scheduler is not None:
             scheduler.step()
         row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],

@@ -26,22 +26,21 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
     device = next(loaded.model.parameters()).device
     chunk: list[str] = []
     for number, line in enumerate(lines, start=1):
-        sentence = normalize(line, options)
-        n_words = len(tokenize(sentence))
-        if n_words > max_tokens:
+        words = tokenize(normalize(line, options))
+        if len(words) > max_tokens:
             log.warning("line %d has %d words; the model was trained on at most %d: truncated", number,
-                        n_words, max_tokens)
-        chunk.append(sentence)
+                        len(words), max_tokens)
+        chunk.append(" ".join(words[:max_tokens]))
         if len(chunk) >= batch_size:
-            yield from _translate_chunk(loaded, chunk, max_tokens, max_output_length, device)
+            yield from _translate_chunk(loaded, chunk, max_output_length, device)
             chunk = []
-    yield from _translate_chunk(loaded, chunk, max_tokens, max_output_length, device)
+    yield from _translate_chunk(loaded, chunk, max_output_length, device)
 
 
-def _translate_chunk(loaded: LoadedModel, sentences: list[str], max_tokens: int, max_output_length: int,
+def _translate_chunk(loaded: LoadedModel, sentences: list[str], max_output_length: int,
                      device) -> list[str]:
     todo = [i for i, s in enumerate(sentences) if s]
-    sources = [encode_source(sentences[i], loaded.source, max_tokens) for i in todo]
+    sources = [encode_source(sentences[i], loaded.source) for i in todo]
     outputs = [""] * len(sentences)
     if sources:
         for i, tokens in zip(todo, greedy_translate(loaded.model, sources, loaded.target, len(sources),

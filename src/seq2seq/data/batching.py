@@ -29,12 +29,9 @@ class Batch:
                      self.tgt_out.to(device), self.indices)
 
 
-def encode_source(sentence: str, vocab: Vocab, max_tokens: int | None = None) -> list[int]:
-    """Ids of a normalised sentence plus `<eos>`; at most `max_tokens` words when given."""
-    tokens = tokenize(sentence)
-    if max_tokens is not None:
-        tokens = tokens[:max_tokens]
-    return vocab.encode(tokens) + [EOS_ID]
+def encode_source(sentence: str, vocab: Vocab) -> list[int]:
+    """Ids of a normalised sentence plus `<eos>`."""
+    return vocab.encode(tokenize(sentence)) + [EOS_ID]
 
 
 def encode_pairs(pairs: Sequence[Pair], source: Vocab, target: Vocab) -> list[Example]:
@@ -47,12 +44,17 @@ def _pad(rows: Sequence[list[int]]) -> torch.Tensor:
     return torch.tensor([r + [PAD_ID] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
+def pad_sources(sources: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Padded source ids (batch, src_len) and their true lengths (batch,)."""
+    return _pad(sources), torch.tensor([len(s) for s in sources])
+
+
 def collate(examples: Sequence[Example], indices: list[int]) -> Batch:
     """Pad a list of examples into a Batch."""
-    src = [s for s, _ in examples]
+    src, lengths = pad_sources([s for s, _ in examples])
     tgt = [t for _, t in examples]
-    return Batch(src=_pad(src), src_lengths=torch.tensor([len(s) for s in src]),
-                 tgt_in=_pad([[SOS_ID] + t[:-1] for t in tgt]), tgt_out=_pad(tgt), indices=indices)
+    return Batch(src=src, src_lengths=lengths, tgt_in=_pad([[SOS_ID] + t[:-1] for t in tgt]),
+                 tgt_out=_pad(tgt), indices=indices)
 
 
 def batches(examples: Sequence[Example], batch_size: int,
