@@ -19,7 +19,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_params(args.params, "evaluate")["evaluate"]
     evaluate_file(args.model, args.test, args.metrics, args.samples, args.signatures, cfg.batch_size,
-                  cfg.max_output_length, cfg.num_samples, cfg.device)
+                  cfg.max_output_length, cfg.num_samples, cfg.bootstrap_samples, cfg.device)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""DVC stage `split`: train/test split that never puts one source sentence on both sides."""
+"""DVC stage `split`: train/test split that never puts one sentence, source or target, on both sides."""
 
 import argparse
 from pathlib import Path
@@ -13,10 +13,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=Path, required=True, help="prepared pairs TSV")
     parser.add_argument("--train", type=Path, required=True, help="output: training pairs TSV")
     parser.add_argument("--test", type=Path, required=True, help="output: test pairs TSV")
+    parser.add_argument("--stats", type=Path, required=True, help="output: split stats JSON (a metric)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     cfg = load_params(args.params, "split")["split"]
-    split_file(args.pairs, args.train, args.test, cfg.test_fraction, cfg.seed)
+    split_file(args.pairs, args.train, args.test, args.stats, cfg.test_fraction, cfg.seed)
 
 
 if __name__ == "__main__":

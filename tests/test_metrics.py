@@ -1,22 +1,53 @@
 import pytest
 
 from seq2seq.evaluation import sample_rows
-from seq2seq.metrics import corpus_scores
+from seq2seq.metrics import corpus_scores, reference_streams
 
 
 def test_perfect_and_disjoint_scores():
     refs = ["i am cold .", "you are very tall ."]
-    perfect = corpus_scores(refs, refs)
+    perfect = corpus_scores(refs, [[r] for r in refs])
     assert perfect["bleu"] == pytest.approx(100.0) and perfect["chrf"] == pytest.approx(100.0)
-    assert corpus_scores(["xyz qqq", "zzz www"], refs)["bleu"] == pytest.approx(0.0)
+    assert corpus_scores(["xyz qqq", "zzz www"], [[r] for r in refs])["bleu"] == pytest.approx(0.0)
     assert "13a" in perfect["bleu_signature"] and "nc:6" in perfect["chrf_signature"]
+    assert "nrefs:1" in perfect["bleu_signature"]
 
 
 def test_known_partial_bleu():
     # 4-gram BLEU of a hypothesis sharing a 5-token prefix with a 6-token reference:
     # precisions 5/6, 4/5, 3/4, 2/3 and a brevity penalty of 1 -> exp(mean(log p)) = 0.7598...
-    score = corpus_scores(["a b c d e x"], ["a b c d e f"])["bleu"]
+    score = corpus_scores(["a b c d e x"], [["a b c d e f"]])["bleu"]
     assert score == pytest.approx(75.98, abs=0.01)
+
+
+def test_every_reference_counts_and_each_sentence_only_its_own():
+    # The hypothesis matches the second of two references exactly: 100 with both, 75.98 with the
+    # first alone (the case above).
+    assert corpus_scores(["a b c d e x"], [["a b c d e f", "a b c d e x"]])["bleu"] == pytest.approx(100.0)
+    # A varying number of references: sentence 2 has one, and sentence 1's second reference must not
+    # be borrowed for it. Both hypotheses equal one of their own references -> 100.
+    both = corpus_scores(["a b c d", "e f g h"], [["x y z w", "a b c d"], ["e f g h"]])
+    assert both["bleu"] == pytest.approx(100.0) and "nrefs:var" in both["bleu_signature"]
+    # Sentence 2's hypothesis equals sentence 1's second reference only: it must not score.
+    mixed = corpus_scores(["a b c d", "a b c d"], [["x y z w", "a b c d"], ["e f g h"]])
+    assert mixed["bleu"] < 80.0
+
+
+def test_reference_streams_pad_with_none():
+    assert reference_streams([["a", "b"], ["c"]]) == [["a", "c"], ["b", None]]
+
+
+def test_bootstrap_half_width_is_zero_for_uniform_sentences_and_positive_otherwise():
+    # Every sentence perfect: every resample scores 100, so the interval has no width.
+    same = corpus_scores(["a b c d"] * 30, [["a b c d"]] * 30, n_bootstrap=200)
+    assert same["bleu_ci95"] == 0.0 and same["chrf_ci95"] == 0.0
+    # Half perfect, half wrong: resamples differ, so the interval is wide; reruns repeat it.
+    hyps = ["a b c d"] * 15 + ["q r s t"] * 15
+    refs = [["a b c d"]] * 30
+    first, second = corpus_scores(hyps, refs, n_bootstrap=200), corpus_scores(hyps, refs, n_bootstrap=200)
+    assert first["bleu_ci95"] > 5.0 and first["chrf_ci95"] > 5.0
+    assert first == second
+    assert "bleu_ci95" not in corpus_scores(hyps, refs)
 
 
 def test_sample_rows_spread_evenly():

@@ -74,7 +74,11 @@ def test_repro_cache_param_change_and_experiment(repo):
     first = sh(repo, env, "dvc", "repro")
     assert ran(first) == {"download", "prepare", "split", "vocab", "train", "evaluate"}
     metrics = json.loads((repo / "results/metrics.json").read_text())
-    assert {"bleu", "chrf", "loss", "perplexity", "token_accuracy", "exact_match", "n_test"} <= set(metrics)
+    assert {"bleu", "bleu_ci95", "chrf", "chrf_ci95", "bleu_single_ref", "loss", "perplexity", "token_accuracy",
+            "exact_match", "n_test", "n_references"} <= set(metrics)
+    split = json.loads((repo / "results/split.json").read_text())
+    assert split["test_sources_in_train"] == 0 and split["test_targets_in_train"] == 0
+    assert split["test_pairs"] == metrics["n_references"] and split["test_sources"] == metrics["n_test"]
     assert len((repo / "results/samples.tsv").read_text().splitlines()) == 1 + 3
     assert len((repo / "results/history.tsv").read_text().splitlines()) == 1 + 2
     assert ran(sh(repo, env, "dvc", "repro")) == set()  # a second run does nothing
@@ -96,30 +100,38 @@ def test_repro_cache_param_change_and_experiment(repo):
     assert "bidirectional" in show.stdout
 
 
-def test_failures_are_clean_and_results_repeat(repo):
+def readme_recovery_recipe() -> str:
+    """The commands of the README's recovery recipe, exactly as written there."""
+    section = (REPO / "README.md").read_text().split("## When things go wrong", 1)[1]
+    return re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+
+
+def test_reruns_repeat_byte_for_byte_and_the_readme_recipe_recovers(repo):
     repo, env = repo
     sh(repo, env, "dvc", "repro")
-    metrics, samples = (repo / "results/metrics.json").read_bytes(), (repo / "results/samples.tsv").read_bytes()
+    metrics = (repo / "results/metrics.json").read_bytes()
     sh(repo, env, "git", "add", "-A")
     sh(repo, env, "git", "commit", "-qm", "baseline")
 
-    forced = sh(repo, env, "dvc", "repro", "-f", "-s", "train")
-    sh(repo, env, "dvc", "repro", "-f", "-s", "evaluate")
-    assert ran(forced) == {"train"}
-    assert (repo / "results/metrics.json").read_bytes() == metrics  # the same result every time
-    assert (repo / "results/samples.tsv").read_bytes() == samples
+    # Every stage again from scratch: the same bytes everywhere, the checkpoint included, so dvc.lock
+    # and every git-tracked result stay as committed.
+    assert ran(sh(repo, env, "dvc", "repro", "-f")) == {"download", "prepare", "split", "vocab", "train",
+                                                        "evaluate"}
+    assert sh(repo, env, "git", "status", "--porcelain").stdout == ""
 
     failed = sh(repo, env, "dvc", "exp", "run", "-S", "encoder.hidden_size=0", ok=False)
     assert failed.returncode != 0
     assert "encoder.hidden_size = 0" in failed.stderr and "Traceback" not in failed.stderr
     sh(repo, env, "git", "checkout", "params.yaml")  # a failed `exp run -S` leaves its value in the workspace
-    set_params(repo, {"train": {"epochs": -1}})
+
+    # A run that changes the data, then fails in train: prepare, split and vocab succeeded and
+    # rewrote their outputs and dvc.lock; DVC removed train's outputs before running it.
+    set_params(repo, {"prepare": {"max_length": 6}, "train": {"epochs": -1}})
     failed = sh(repo, env, "dvc", "repro", ok=False)
     assert failed.returncode != 0 and "train.epochs = -1" in failed.stderr
-    # DVC removed the failed stage's outputs before running it: git restores the small results it
-    # tracks, `dvc checkout` the cached ones (the model).
     assert not (repo / "models/model.pt").exists()
-    sh(repo, env, "git", "checkout", "--", "params.yaml", "results")
-    sh(repo, env, "dvc", "checkout")
-    assert "up to date" in sh(repo, env, "dvc", "status").stdout
+    recovered = sh(repo, env, "bash", "-euc", readme_recovery_recipe())
+    assert "up to date" in recovered.stdout
+    assert sh(repo, env, "git", "status", "--porcelain").stdout == ""
     assert (repo / "results/metrics.json").read_bytes() == metrics
+    assert ran(sh(repo, env, "dvc", "repro")) == set()

@@ -1,29 +1,60 @@
+import json
 import random
 
 import pytest
 
-from seq2seq.data.split import grouped_split, split_file
+from seq2seq.data.split import connected_groups, grouped_split, split_file, split_stats
 from seq2seq.errors import UserError
 from seq2seq.fileio import read_pairs, write_pairs
 
 
 def make_pairs(n_sources=60, seed=0):
+    """Sources with several translations, and targets shared by several sources (tu/vous, gender),
+    so that a split grouped by source alone would put the same target on both sides."""
     rng = random.Random(seed)
     pairs = []
     for i in range(n_sources):
-        for j in range(rng.choice([1, 1, 2, 3])):  # sources repeated with several translations
+        for j in range(rng.choice([1, 1, 2, 3])):
             pairs.append((f"source {i}", f"target {i} {j}"))
+        if i % 4 == 1:  # also translates the previous source's first target
+            pairs.append((f"source {i}", f"target {i - 1} 0"))
     return pairs
 
 
+def leaks(train, test):
+    return ({s for s, _ in train} & {s for s, _ in test}, {t for _, t in train} & {t for _, t in test})
+
+
 @pytest.mark.parametrize("fraction", [0.1, 0.2, 0.5])
-def test_exact_size_and_no_source_on_both_sides(fraction):
+def test_exact_size_and_no_sentence_on_both_sides(fraction):
     pairs = make_pairs()
     train, test = grouped_split(pairs, fraction, seed=3)
     assert len(test) == round(fraction * len(pairs))
-    assert len(train) + len(test) == len(pairs)
-    assert not {s for s, _ in train} & {s for s, _ in test}
     assert sorted(train + test) == sorted(pairs)
+    assert leaks(train, test) == (set(), set())
+
+
+def test_a_chain_of_shared_sentences_is_one_group():
+    # s1-t1, s2-t1 (same target), s2-t2 (same source), s3-t2: one chain; s4-t4 stands alone.
+    pairs = [("s1", "t1"), ("s2", "t1"), ("s2", "t2"), ("s3", "t2"), ("s4", "t4"), ("s5", "s1")]
+    # Sources and targets are different sentences even when spelled alike: ("s5", "s1") is alone.
+    assert sorted(map(sorted, connected_groups(pairs))) == [[0, 1, 2, 3], [4], [5]]
+
+
+def test_exact_count_needs_the_right_combination_of_groups():
+    # Groups of 2, 3 and 3 pairs: 6 is only reachable as 3 + 3, never by taking the 2 first.
+    pairs = [("a", "a1"), ("a", "a2"), ("b", "b1"), ("b", "b2"), ("b", "b3"),
+             ("c", "c1"), ("c", "c2"), ("c", "c3"), ("d", "d1"), ("d", "d2"), ("d", "d3"), ("d", "d4")]
+    for seed in range(10):
+        train, test = grouped_split(pairs, 0.5, seed)
+        assert len(test) == 6 and leaks(train, test) == (set(), set())
+
+
+def test_closest_count_with_a_warning_when_groups_do_not_allow_it(caplog):
+    pairs = [("a", str(i)) for i in range(5)] + [("b", f"x{i}") for i in range(5)]
+    train, test = grouped_split(pairs, 0.2, 0)  # 2 wanted; only 5 is possible
+    assert len(test) == 5 and len(train) == 5
+    assert "held out 5 pairs instead of 2" in caplog.text
 
 
 def test_deterministic_and_seed_sensitive():
@@ -37,17 +68,50 @@ def test_too_few_pairs():
         grouped_split([("a", "b")], 0.2, 0)
 
 
-def test_error_names_the_fraction_param_of_the_caller():
+def test_one_connected_group_cannot_be_split_and_the_error_names_the_callers_param():
     pairs = [("a", str(i)) for i in range(5)] + [("b", str(i)) for i in range(5)]
-    with pytest.raises(UserError, match=r"raise train\.valid_fraction"):
+    with pytest.raises(UserError, match=r"one group.*train\.valid_fraction"):
         grouped_split(pairs, 0.1, 0, "train.valid_fraction")
 
 
-def test_split_file_is_byte_identical(tmp_path):
-    write_pairs(tmp_path / "pairs.tsv", make_pairs())
+def test_split_file_is_byte_identical_and_its_stats_count_leaks(tmp_path):
+    pairs = make_pairs()
+    write_pairs(tmp_path / "pairs.tsv", pairs)
     for run in ("a", "b"):
-        split_file(tmp_path / "pairs.tsv", tmp_path / f"train_{run}.tsv", tmp_path / f"test_{run}.tsv", 0.2, 7)
-    assert (tmp_path / "train_a.tsv").read_bytes() == (tmp_path / "train_b.tsv").read_bytes()
-    assert (tmp_path / "test_a.tsv").read_bytes() == (tmp_path / "test_b.tsv").read_bytes()
-    assert len(read_pairs(tmp_path / "test_a.tsv")) == round(0.2 * len(make_pairs()))
+        split_file(tmp_path / "pairs.tsv", tmp_path / f"train_{run}.tsv", tmp_path / f"test_{run}.tsv",
+                   tmp_path / f"stats_{run}.json", 0.2, 7)
+    for name in ("train", "test", "stats"):
+        suffix = "json" if name == "stats" else "tsv"
+        assert (tmp_path / f"{name}_a.{suffix}").read_bytes() == (tmp_path / f"{name}_b.{suffix}").read_bytes()
+    test = read_pairs(tmp_path / "test_a.tsv")
+    stats = json.loads((tmp_path / "stats_a.json").read_text())
+    # make_pairs(60 sources): 15 of them (i % 4 == 1) link to the previous source, so 45 groups.
+    assert len(test) == round(0.2 * len(pairs))
+    assert {k: stats[k] for k in ("pairs", "test_pairs", "groups", "test_sources_in_train",
+                                  "test_targets_in_train")} == {
+        "pairs": len(pairs), "test_pairs": len(test), "groups": 45, "test_sources_in_train": 0,
+        "test_targets_in_train": 0}
 
+
+# Tatoeba's shape: one English sentence with several French translations, and one French sentence
+# with several English ones. Grouped by source alone, "you are tall ." would sit on both sides.
+TEMPTING = [("tu es grand .", "you are tall ."), ("vous etes grand .", "you are tall ."),
+            ("vous etes grand .", "you re tall ."), ("il est ici .", "he is here ."),
+            ("elle est ici .", "she is here ."), ("je suis las .", "i m tired ."),
+            ("je suis fatigue .", "i m tired ."), ("nous sommes prets .", "we re ready .")]
+
+
+def test_stats_count_what_leaks_and_the_split_leaks_nothing():
+    # A split by source only, written by hand: "you are tall ." and "i m tired ." leak as targets.
+    train, test = TEMPTING[:1] + TEMPTING[3:6], TEMPTING[1:3] + TEMPTING[6:]
+    stats = split_stats(TEMPTING, train, test)
+    assert (stats["test_sources_in_train"], stats["test_targets_in_train"]) == (0, 2)
+    assert split_stats(TEMPTING, TEMPTING[1:], TEMPTING[:2])["test_sources_in_train"] == 1
+    # Groups: {tu es, vous etes} x {you are, you re} = 3 pairs; {il est}, {elle est}; {las, fatigue} = 2
+    # pairs; {nous sommes}: 5 groups, the largest of 3 pairs.
+    assert (stats["groups"], stats["largest_group"], stats["pairs"]) == (5, 3, 8)
+    for seed in range(20):
+        train, test = grouped_split(TEMPTING, 0.25, seed)
+        assert len(test) == 2
+        stats = split_stats(TEMPTING, train, test)
+        assert (stats["test_sources_in_train"], stats["test_targets_in_train"]) == (0, 0)

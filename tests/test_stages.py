@@ -33,7 +33,7 @@ def write_params(path: Path, **changes) -> Path:
 
 def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
     params = write_params(tmp_path / "p.yaml", split__test_fraction=1.5)
-    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", params=params)
+    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", "--stats", "s", params=params)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert err.strip() == "error: invalid value split.test_fraction = 1.5: expected a number strictly between 0 and 1."
@@ -41,7 +41,8 @@ def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
 
 def test_debug_variable_shows_the_traceback(tmp_path):
     params = write_params(tmp_path / "p.yaml", split__test_fraction=1.5)
-    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", params=params, env={"SEQ2SEQ_DEBUG": "1"})
+    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", "--stats", "s", params=params,
+                 env={"SEQ2SEQ_DEBUG": "1"})
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" in err
 

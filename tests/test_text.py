@@ -1,8 +1,13 @@
 from seq2seq.data.text import PrepareStats, TextOptions, normalize, parse_line, prepare_pairs
-from seq2seq.config import DEFAULT_PREFIXES
+from seq2seq.config import load_params
+from tests.conftest import REPO
+
+# The PyTorch tutorial's eng_prefixes, written out here rather than copied from the code under test.
+TUTORIAL_PREFIXES = ("i am ", "i m ", "he is", "he s ", "she is", "she s ", "you are", "you re ",
+                     "we are", "we re ", "they are", "they re ")
 
 
-def run(lines, direction="fra-eng", max_length=10, prefixes=DEFAULT_PREFIXES, options=TextOptions()):
+def run(lines, direction="fra-eng", max_length=10, prefixes=TUTORIAL_PREFIXES, options=TextOptions()):
     stats = PrepareStats()
     pairs = list(prepare_pairs([l.encode("utf-8") if isinstance(l, str) else l for l in lines],
                                direction, max_length, list(prefixes), options, stats))
@@ -52,6 +57,13 @@ def test_length_boundary_is_strictly_less_than_max_length():
     line = ["I am very very very cold.\tJ'ai froid."]
     assert run(line, max_length=8)[0] and not run(line, max_length=7)[0]
     assert run(line, max_length=7)[1].too_long == 1
+
+
+def test_default_prefixes_are_the_tutorials():
+    assert tuple(load_params(REPO / "params.yaml", "prepare")["prepare"].eng_prefixes) == TUTORIAL_PREFIXES
+    # "she s " needs its space: "she said ..." is not a "she is" sentence.
+    lines = ["She said no.\tElle a dit non.", "She's tall.\tElle est grande."]
+    assert run(lines)[0] == [("elle est grande .", "she s tall .")]
 
 
 def test_prefix_filter_and_empty_prefix_list():

@@ -6,7 +6,9 @@ from seq2seq.data.batching import batches, collate, encode_pairs
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding import greedy_translate
 from seq2seq.errors import UserError
+from seq2seq.evaluation import ScoringSet
 from seq2seq.metrics import sequence_loss
+from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.training import build_model, fit, train_epoch, make_optimizer
 
 PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
@@ -39,8 +41,8 @@ def test_batches_pad_and_shift_targets():
     assert sorted(i for chunk in shuffled for i in chunk) == list(range(len(EXAMPLES)))
 
 
-@pytest.mark.parametrize("bidirectional, attention", [(False, False), (True, True)])
-def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention):
+def overfit_model(bidirectional: bool = False, attention: bool = True) -> tuple[Seq2Seq, float]:
+    """A tiny model trained on PAIRS until it knows them by heart; returns it and its last loss."""
     torch.manual_seed(0)
     enc = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, bidirectional=bidirectional)
     dec = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, attention=attention)
@@ -49,6 +51,12 @@ def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention):
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     for _ in range(150):
         loss = train_epoch(model, EXAMPLES, cfg, optimizer, gen, torch.device("cpu"), "overfit")
+    return model, loss
+
+
+@pytest.mark.parametrize("bidirectional, attention", [(False, False), (True, True)])
+def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention):
+    model, loss = overfit_model(bidirectional, attention)
     assert loss < 0.05
     decoded = greedy_translate(model, [s for s, _ in EXAMPLES], TARGET, 4, 10, torch.device("cpu"))
     assert [" ".join(t) for t in decoded] == [t for _, t in PAIRS]
@@ -58,7 +66,7 @@ def _weights_after_fit(seed: int, ratio: float) -> dict:
     torch.manual_seed(seed)
     model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
     cfg = TrainConfig(seed=seed, epochs=2, batch_size=2, teacher_forcing_ratio=ratio)
-    fit(model, EXAMPLES, EXAMPLES[:2], [t for _, t in PAIRS[:2]], TARGET, cfg, torch.device("cpu"), 8)
+    fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg, torch.device("cpu"), 8)
     return model.state_dict()
 
 

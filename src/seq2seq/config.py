@@ -20,7 +20,7 @@ from seq2seq.errors import UserError
 DEFAULT_URL = "https://www.manythings.org/anki/fra-eng.zip"
 DEFAULT_SHA256 = "16c4f7d0df9e7c5e6c54cdb0447f3f4a18a55052ff5e2e0b27dd4a06c0e49d04"  # the 2017-09-29 archive
 DEFAULT_PREFIXES = (
-    "i am ", "i m ", "he is", "he s ", "she is", "she s", "you are", "you re ",
+    "i am ", "i m ", "he is", "he s ", "she is", "she s ", "you are", "you re ",
     "we are", "we re ", "they are", "they re ",
 )
 DIRECTIONS = ("fra-eng", "eng-fra", "autoencode")
@@ -114,6 +114,8 @@ class EvaluateConfig:
     batch_size: int = _knob(256, "an integer >= 1", _positive)
     max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive)
     num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0)
+    bootstrap_samples: int = _knob(1000, "an integer >= 0 (0 or 1 skips the confidence intervals)",
+                                   lambda v: v >= 0)
     device: str = _knob("auto", *_choice(DEVICES))
 
 

@@ -1,4 +1,5 @@
-"""Score a model on pairs: teacher-forced loss and accuracy, greedy BLEU/chrF and exact match."""
+"""Score a model on pairs: teacher-forced loss and accuracy, then greedy translations of each distinct
+source scored against all of its references (BLEU, chrF, exact match)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ from pathlib import Path
 
 import torch
 
-from seq2seq.data.batching import Example, batches, encode_pairs
+from seq2seq.data.batching import Example, batches, encode_pairs, encode_source
 from seq2seq.data.vocab import PAD_ID, Vocab
 from seq2seq.decoding import greedy_translate
 from seq2seq.device import resolve_device
-from seq2seq.fileio import atomic_open, read_pairs, write_json
+from seq2seq.fileio import Pair, atomic_open, read_pairs, write_json
 from seq2seq.metrics import corpus_scores, sequence_loss
 from seq2seq.model.seq2seq import Seq2Seq, load_checkpoint
 
 log = logging.getLogger("seq2seq.evaluate")
+REFERENCE_SEPARATOR = " | "
 
 
 @torch.no_grad()
@@ -38,24 +40,57 @@ def teacher_forced_scores(model: Seq2Seq, examples: Sequence[Example], batch_siz
 
 
 @dataclass
+class ScoringSet:
+    """Pairs laid out for scoring: every pair for the teacher-forced loss, and each distinct source
+    once with all of its references for BLEU, chrF and exact match."""
+
+    examples: list[Example]  # every pair, encoded, in input order
+    sources: list[str]  # distinct sources, in first-seen order
+    source_ids: list[list[int]]  # sources[i] encoded, ending in <eos>
+    references: list[list[str]]  # references[i]: every target paired with sources[i]
+    pair_source: list[int]  # pair k's source is sources[pair_source[k]]
+    pair_references: list[str]  # pair k's own target
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[Pair], source: Vocab, target: Vocab) -> "ScoringSet":
+        index: dict[str, int] = {}
+        references: list[list[str]] = []
+        for src, tgt in pairs:
+            if src not in index:
+                index[src] = len(references)
+                references.append([])
+            references[index[src]].append(tgt)
+        sources = list(index)
+        return cls(encode_pairs(pairs, source, target), sources, [encode_source(s, source) for s in sources],
+                   references, [index[s] for s, _ in pairs], [t for _, t in pairs])
+
+
+@dataclass
 class Evaluation:
     metrics: dict[str, float]  # flat numbers, rounded so that diffs stay stable
-    hypotheses: list[str]  # greedy translations, in input order
+    hypotheses: list[str]  # greedy translations of the distinct sources, in ScoringSet order
     signatures: dict[str, str]  # how sacrebleu computed BLEU and chrF
 
 
-def evaluate_model(model: Seq2Seq, examples: Sequence[Example], references: Sequence[str], target: Vocab,
-                   batch_size: int, max_len: int, device: torch.device) -> Evaluation:
-    """Teacher-forced loss and accuracy, then greedy BLEU, chrF and exact match for `examples`."""
-    loss, accuracy = teacher_forced_scores(model, examples, batch_size, device)
-    tokens = greedy_translate(model, [s for s, _ in examples], target, batch_size, max_len, device)
+def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: int, max_len: int,
+                   device: torch.device, n_bootstrap: int = 0) -> Evaluation:
+    """Teacher-forced loss and accuracy over every pair; then each distinct source translated once
+    (greedy) and scored against all of its references: BLEU, chrF (with 95% confidence half-widths
+    when `n_bootstrap` > 1) and exact match (equal to any reference). `bleu_single_ref` scores every
+    pair against its own reference alone, as published single-reference figures do."""
+    loss, accuracy = teacher_forced_scores(model, data.examples, batch_size, device)
+    tokens = greedy_translate(model, data.source_ids, target, batch_size, max_len, device)
     hypotheses = [" ".join(t) for t in tokens]
-    scores = corpus_scores(hypotheses, references)
-    exact = sum(h == r for h, r in zip(hypotheses, references)) / max(len(references), 1)
+    scores = corpus_scores(hypotheses, data.references, n_bootstrap)
+    single = corpus_scores([hypotheses[i] for i in data.pair_source], [[r] for r in data.pair_references])
+    exact = sum(h in refs for h, refs in zip(hypotheses, data.references)) / max(len(hypotheses), 1)
     metrics = {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50.0)), 4),
                "token_accuracy": round(accuracy, 4), "exact_match": round(exact, 4),
-               "bleu": scores["bleu"], "chrf": scores["chrf"]}
-    signatures = {"bleu_signature": scores["bleu_signature"], "chrf_signature": scores["chrf_signature"]}
+               "bleu_single_ref": single["bleu"], "n_test": len(data.sources),
+               "n_references": len(data.examples)}
+    metrics.update((k, v) for k, v in scores.items() if not k.endswith("_signature"))
+    signatures = {"bleu_signature": scores["bleu_signature"], "chrf_signature": scores["chrf_signature"],
+                  "bleu_single_ref_signature": single["bleu_signature"]}
     return Evaluation(metrics, hypotheses, signatures)
 
 
@@ -65,27 +100,32 @@ def sample_rows(n_rows: int, n_samples: int) -> list[int]:
     return [i * n_rows // n_samples for i in range(n_samples)]
 
 
+def write_samples(path: Path, data: ScoringSet, hypotheses: Sequence[str], num_samples: int) -> None:
+    """Sample predictions spread over the distinct test sources, with all of each one's references
+    (joined by ` | `, which normalised text never contains)."""
+    with atomic_open(path) as handle:
+        handle.write("source\treferences\tprediction\n")
+        for i in sample_rows(len(data.sources), num_samples):
+            references = REFERENCE_SEPARATOR.join(data.references[i])
+            handle.write(f"{data.sources[i]}\t{references}\t{hypotheses[i]}\n")
+
+
 def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples_path: Path,
                   signatures_path: Path, batch_size: int, max_output_length: int, num_samples: int,
-                  device_name: str = "auto") -> dict:
+                  bootstrap_samples: int = 1000, device_name: str = "auto") -> dict:
     """Evaluate the checkpoint on the test split; write metrics, signatures and sample predictions."""
     device = resolve_device(device_name, "evaluate.device")
     loaded = load_checkpoint(model_path, device)
-    pairs = read_pairs(test_path)
-    examples = encode_pairs(pairs, loaded.source, loaded.target)
-    references = [t for _, t in pairs]
-    result = evaluate_model(loaded.model, examples, references, loaded.target, batch_size,
-                            max_output_length, device)
-    metrics = {**result.metrics, "n_test": len(pairs)}
+    data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
+    result = evaluate_model(loaded.model, data, loaded.target, batch_size, max_output_length, device,
+                            bootstrap_samples)
+    metrics = result.metrics
     write_json(metrics_path, metrics)
     write_json(signatures_path, result.signatures)
-    with atomic_open(samples_path) as handle:
-        handle.write("source\treference\tprediction\n")
-        for i in sample_rows(len(pairs), num_samples):
-            handle.write(f"{pairs[i][0]}\t{pairs[i][1]}\t{result.hypotheses[i]}\n")
-    for i in sample_rows(len(pairs), min(num_samples, 3)):
-        log.info("sample: %s -> %s (reference: %s)", pairs[i][0], result.hypotheses[i], pairs[i][1])
-    log.info("test: BLEU %.2f, chrF %.2f, loss %.4f, token accuracy %.4f, exact match %.4f on %d pairs",
-             metrics["bleu"], metrics["chrf"], metrics["loss"], metrics["token_accuracy"],
-             metrics["exact_match"], len(pairs))
+    write_samples(samples_path, data, result.hypotheses, num_samples)
+    for i in sample_rows(len(data.sources), min(num_samples, 3)):
+        log.info("sample: %s -> %s (references: %s)", data.sources[i], result.hypotheses[i],
+                 REFERENCE_SEPARATOR.join(data.references[i]))
+    log.info("test, %d sources with %d references: %s", metrics["n_test"], metrics["n_references"],
+             ", ".join(f"{k} {v}" for k, v in sorted(metrics.items()) if not k.startswith("n_")))
     return metrics

@@ -1,14 +1,18 @@
-"""Loss over padded targets, and corpus BLEU and chrF with sacrebleu."""
+"""Loss over padded targets, and multi-reference corpus BLEU and chrF with sacrebleu."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import sacrebleu
 import torch
+from sacrebleu.metrics.base import Metric
 from torch.nn import functional as F
 
 from seq2seq.data.vocab import PAD_ID
+
+BOOTSTRAP_SEED = 12345  # sacrebleu's default seed for its bootstrap
 
 
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -21,14 +25,47 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Te
     return loss, int((tgt_out != PAD_ID).sum())
 
 
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float | str]:
-    """sacrebleu corpus BLEU and chrF (0-100) of hypotheses against one reference each,
-    with the signatures that say how they were computed."""
+def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:
+    """sacrebleu's layout: one stream per reference position, `None` where a sentence has fewer
+    references than the most any sentence has (sacrebleu skips `None`, so each sentence is scored
+    against exactly its own references)."""
+    width = max((len(refs) for refs in references), default=1)
+    return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
+
+
+def bootstrap_ci95(metric: Metric, hypotheses: list[str], streams: list[list[str | None]],
+                   n_samples: int, seed: int = BOOTSTRAP_SEED) -> float:
+    """Half-width of the 95% confidence interval of `metric`'s corpus score by bootstrap resampling
+    of the sentences, as sacrebleu's own `--confidence` does (the 2.5th to 97.5th percentile).
+
+    sacrebleu's `corpus_score(n_bootstrap=...)` fails for chrF (float32 statistics) and seeds from
+    an environment variable; this resamples the same sentence statistics with its own seed and sums
+    them as one integer matrix product: (n_samples, sentences) counts @ (sentences, stats).
+    """
+    stats = np.asarray(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(len(stats), np.full(len(stats), 1.0 / len(stats)), size=n_samples)
+    scores = np.sort([metric._compute_score_from_stats(row).score for row in counts @ stats])
+    low = n_samples // 40
+    return float(0.5 * (scores[n_samples - low - 1] - scores[low]))
+
+
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                  n_bootstrap: int = 0) -> dict[str, float | str]:
+    """sacrebleu corpus BLEU and chrF (0-100) of hypotheses, each against all of its references,
+    with the signatures that say how they were computed.
+
+    With `n_bootstrap` > 1, also `bleu_ci95` and `chrf_ci95` (see `bootstrap_ci95`).
+    """
     # Our text is already normalised and tokenised; `force` silences sacrebleu's warning about that.
     bleu = sacrebleu.metrics.BLEU(force=True)
     chrf = sacrebleu.metrics.CHRF()
-    refs = [list(references)]
-    bleu_score = bleu.corpus_score(list(hypotheses), refs)
-    chrf_score = chrf.corpus_score(list(hypotheses), refs)
-    return {"bleu": round(bleu_score.score, 4), "chrf": round(chrf_score.score, 4),
-            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    hyps, streams = list(hypotheses), reference_streams(references)
+    out: dict[str, float | str] = {
+        "bleu": round(bleu.corpus_score(hyps, streams).score, 4),
+        "chrf": round(chrf.corpus_score(hyps, streams).score, 4),
+        "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    if n_bootstrap > 1 and hyps:
+        out["bleu_ci95"] = round(bootstrap_ci95(bleu, hyps, streams, n_bootstrap), 4)
+        out["chrf_ci95"] = round(bootstrap_ci95(chrf, hyps, streams, n_bootstrap), 4)
+    return out

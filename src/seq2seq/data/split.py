@@ -1,60 +1,132 @@
-"""Split pairs into train and test so that no source sentence sits on both sides."""
+"""Split pairs so that no sentence, source or target, sits on both sides.
+
+The data repeats sentences: one English sentence with several French translations (tu/vous, gender)
+and the other way round. Grouping by source alone still lets the same English reference appear in
+training and test, which rewards memorisation. Here pairs are grouped by connected component of the
+source-target graph (two pairs share a group when they share the source or the target sentence,
+transitively) and whole groups go to one side.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 from seq2seq.errors import UserError
-from seq2seq.fileio import Pair, read_pairs, write_pairs
+from seq2seq.fileio import Pair, read_pairs, write_json, write_pairs
 
 log = logging.getLogger("seq2seq.split")
 
 
+def connected_groups(pairs: Sequence[Pair]) -> list[list[int]]:
+    """Indices of `pairs` grouped by connected component of the source-target graph.
+
+    Sources and targets are separate node kinds, so an autoencoder's (s, s) pair is one edge. Groups
+    come sorted by their first index and list indices in input order, independent of hash seeds.
+    """
+    parent: dict[tuple[int, str], tuple[int, str]] = {}
+
+    def find(node: tuple[int, str]) -> tuple[int, str]:
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        while parent[node] != root:  # path compression keeps later finds short
+            parent[node], node = root, parent[node]
+        return root
+
+    for source, target in pairs:
+        a, b = (0, source), (1, target)
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[rb] = ra
+    groups: dict[tuple[int, str], list[int]] = {}
+    for index, (source, _) in enumerate(pairs):
+        groups.setdefault(find((0, source)), []).append(index)
+    return list(groups.values())
+
+
+def _pick_groups(sizes: Sequence[int], target: int) -> tuple[list[int], int]:
+    """Positions in `sizes` whose sizes add up to the achievable total closest to `target`.
+
+    A subset-sum over bitsets (bit k set: total k is reachable) from the back gives, for each
+    position, the totals the groups after it can still make. Walking forwards, a group is taken
+    whenever the rest can still complete the total, so the choice follows the (shuffled) order.
+    Totals above `target + max(sizes)` are never the closest, so the bitsets stop there.
+    """
+    width = target + max(sizes) + 1
+    mask = (1 << width) - 1
+    suffix = [1] * (len(sizes) + 1)  # suffix[i]: totals reachable with groups i..end
+    for i in range(len(sizes) - 1, -1, -1):
+        suffix[i] = (suffix[i + 1] | (suffix[i + 1] << sizes[i])) & mask
+    reachable = [k for k in range(1, width) if suffix[0] >> k & 1]
+    total = min(reachable, key=lambda k: (abs(k - target), k))
+    chosen, need = [], total
+    for i, size in enumerate(sizes):
+        if size <= need and suffix[i + 1] >> (need - size) & 1:
+            chosen.append(i)
+            need -= size
+    return chosen, total
+
+
 def grouped_split(pairs: list[Pair], fraction: float, seed: int,
                   fraction_key: str = "split.test_fraction") -> tuple[list[Pair], list[Pair]]:
-    """Return (kept, held_out) with `round(fraction * len(pairs))` pairs held out.
+    """Return (kept, held_out), with `round(fraction * len(pairs))` pairs held out when the group
+    sizes allow it (otherwise the closest achievable count, with a warning).
 
-    Pairs sharing a source sentence stay together (the data repeats sources with several
-    translations, and a plain random split would leak them). Groups are visited in a seeded random
-    order and held out while they fit, which hits the exact count unless the group sizes make it
-    impossible; otherwise a smaller count is used and a warning logged. Both parts keep the input
-    order, so identical inputs give identical files. `fraction_key` names the param in messages.
+    Whole connected groups (see `connected_groups`) go to one side, visited in a seeded random
+    order. Both parts keep the input order, so identical inputs give identical files.
+    `fraction_key` names the param in messages.
     """
     if len(pairs) < 2:
         raise UserError(f"cannot split {len(pairs)} pair(s) into two non-empty parts: loosen the "
                         "prepare filters (prepare.max_length, prepare.eng_prefixes).")
+    groups = connected_groups(pairs)
+    if len(groups) < 2:
+        raise UserError(f"all {len(pairs)} pairs are linked through shared sentences into one group, "
+                        f"so no part can be held out without leaking: loosen the prepare filters "
+                        f"(prepare.max_length, prepare.eng_prefixes) or check {fraction_key}.")
     target = min(max(round(fraction * len(pairs)), 1), len(pairs) - 1)
-    groups: dict[str, list[int]] = defaultdict(list)
-    for index, (source, _) in enumerate(pairs):
-        groups[source].append(index)
-    order = sorted(groups)  # a fixed order before shuffling: independent of hash seeds
-    random.Random(seed).shuffle(order)
-    held: set[int] = set()
-    for source in order:
-        members = groups[source]
-        if len(held) + len(members) <= target:
-            held.update(members)
-        if len(held) == target:
-            break
-    if len(held) != target:
-        log.warning("held out %d pairs instead of %d: the source groups did not add up to it exactly",
-                    len(held), target)
-    if not held:
-        raise UserError(f"every source sentence has too many translations to hold any out: raise "
-                        f"{fraction_key}.")
+    random.Random(seed).shuffle(groups)
+    # Leaving out the largest group guarantees the kept side is never empty.
+    largest = max(range(len(groups)), key=lambda i: (len(groups[i]), -i))
+    candidates = [g for i, g in enumerate(groups) if i != largest]
+    chosen, total = _pick_groups([len(g) for g in candidates], target)
+    if total != target:
+        log.warning("held out %d pairs instead of %d (%s): the groups of pairs that share a "
+                    "sentence cannot add up to it exactly", total, target, fraction_key)
+    held = {i for c in chosen for i in candidates[c]}
     kept = [p for i, p in enumerate(pairs) if i not in held]
     out = [p for i, p in enumerate(pairs) if i in held]
     return kept, out
 
 
-def split_file(pairs_path: Path, train_path: Path, test_path: Path, fraction: float, seed: int) -> None:
-    """Read prepared pairs, split them with `grouped_split`, write train and test TSVs."""
+def split_stats(pairs: Sequence[Pair], train: Sequence[Pair], test: Sequence[Pair]) -> dict[str, int]:
+    """What the split promises, counted from its result: sizes, groups, and leaks (both must be 0)."""
+    groups = connected_groups(pairs)
+    train_sources, train_targets = {s for s, _ in train}, {t for _, t in train}
+    return {"pairs": len(pairs), "train_pairs": len(train), "test_pairs": len(test),
+            "groups": len(groups), "largest_group": max(map(len, groups)),
+            "test_sources": len({s for s, _ in test}),
+            "test_sources_in_train": len({s for s, _ in test} & train_sources),
+            "test_targets_in_train": len({t for _, t in test} & train_targets)}
+
+
+def split_file(pairs_path: Path, train_path: Path, test_path: Path, stats_path: Path, fraction: float,
+               seed: int) -> dict[str, int]:
+    """Read prepared pairs, split them with `grouped_split`, write train and test TSVs and the
+    split's stats (a DVC metric)."""
     pairs = read_pairs(pairs_path)
     train, test = grouped_split(pairs, fraction, seed)
+    stats = split_stats(pairs, train, test)
     write_pairs(train_path, train)
     write_pairs(test_path, test)
-    log.info("split %d pairs: %d train, %d test (%d distinct test sources)", len(pairs), len(train),
-             len(test), len({s for s, _ in test}))
+    write_json(stats_path, stats)
+    log.info("split %d pairs in %d groups (largest %d): %d train, %d test (%d distinct test sources); "
+             "test sentences also in training: %d sources, %d targets", stats["pairs"], stats["groups"],
+             stats["largest_group"], stats["train_pairs"], stats["test_pairs"], stats["test_sources"],
+             stats["test_sources_in_train"], stats["test_targets_in_train"])
+    return stats

@@ -109,8 +109,10 @@ def save_checkpoint(path: Path, model: Seq2Seq, source: Vocab, target: Vocab, te
     payload = {"format": CHECKPOINT_FORMAT, "settings": asdict(model.settings),
                "state_dict": model.state_dict(), "source_vocab": source.itos,
                "target_vocab": target.itos, "text": text}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    # Through an open handle: given a path, torch.save records the (random) temporary file name in
+    # the archive, and the checkpoint's bytes, hence dvc.lock, would differ on every run.
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(payload, handle)
 
 
 @dataclass
