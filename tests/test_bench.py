@@ -1,37 +1,76 @@
 """`seq2seq bench` runs and reports; its numbers are measurements, never asserted as speeds."""
 
+import json
 import subprocess
 import sys
 
 import torch
 import yaml
 
-from seq2seq.bench import run_bench, synthetic_examples
+from seq2seq.bench import BENCH_KEYS, PerWordReference, run_bench, synthetic_examples
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
+from seq2seq.fileio import write_pairs
+from seq2seq.training import build_model
 from tests.conftest import REPO
 
-
-def test_synthetic_examples_shape():
-    examples = synthetic_examples(5, 20, 30, 7, torch.Generator().manual_seed(0))
-    assert len(examples) == 5
-    assert all(len(s) == len(t) == 8 and s[-1] == t[-1] == 2 and min(s[:-1]) >= 4 for s, t in examples)
+TINY_ENC = EncoderConfig(embedding_size=8, hidden_size=8, dropout=0.0)
+TINY_DEC = DecoderConfig(embedding_size=8, hidden_size=8, dropout=0.0)
 
 
-def test_run_bench_reports_positive_rates():
-    result = run_bench(EncoderConfig(embedding_size=8, hidden_size=8), DecoderConfig(embedding_size=8, hidden_size=8),
-                       TrainConfig(batch_size=4), 30, 30, 5, 2, torch.device("cpu"))
-    assert result.device == "cpu" and result.parameters > 0
-    assert result.train_pairs_per_s > 0 and result.decode_sentences_per_s > 0
+def test_synthetic_examples_have_the_drawn_lengths():
+    examples = synthetic_examples([(3, 5), (8, 2)], 20, 30, torch.Generator().manual_seed(0))
+    assert [(len(s), len(t)) for s, t in examples] == [(3, 5), (8, 2)]
+    assert all(s[-1] == t[-1] == 2 and min(s[:-1] + t[:-1]) >= 4 for s, t in examples)
 
 
-def test_cli_bench_with_tiny_params(tmp_path):
+def test_per_word_reference_computes_the_same_loss_as_the_batched_model():
+    # Same weights, same pair: the word-by-word loop must compute what the batched model computes.
+    for bidirectional in (False, True):
+        torch.manual_seed(0)
+        enc = EncoderConfig(embedding_size=6, hidden_size=5, dropout=0.0, bidirectional=bidirectional)
+        model = build_model(enc, DecoderConfig(embedding_size=7, hidden_size=5, dropout=0.0), 11, 13).eval()
+        ref = PerWordReference(model.settings).eval()
+        ref.src_embedding.weight.data.copy_(model.encoder.embedding.weight)
+        ref.tgt_embedding.weight.data.copy_(model.decoder.embedding.weight)
+        rnn = model.encoder.rnn
+        for d, suffix in enumerate(["", "_reverse"][:2 if bidirectional else 1]):
+            cell = ref.enc_cells[d]
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(cell, name).data.copy_(getattr(rnn, f"{name}_l0{suffix}"))
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(ref.dec_cells[0], name).data.copy_(getattr(model.decoder.rnn, f"{name}_l0"))
+        ref.bridge.load_state_dict(model.bridge.state_dict())
+        ref.attention.load_state_dict(model.decoder.attention.state_dict())
+        ref.out.load_state_dict(model.decoder.out.state_dict())
+        src, tgt = [4, 5, 6, 2], [7, 8, 2]
+        logits = model(torch.tensor([src]), torch.tensor([len(src)]), torch.tensor([[1] + tgt[:-1]]))
+        batched = torch.nn.functional.cross_entropy(logits[0], torch.tensor(tgt), reduction="sum")
+        assert torch.allclose(ref.loss(src, tgt), batched, atol=1e-5)
+
+
+def test_run_bench_reports_every_key():
+    result = run_bench(TINY_ENC, TINY_DEC, TrainConfig(batch_size=4), 30, 30, [(4, 5), (6, 3)], 2, 8,
+                       torch.device("cpu"), per_word_seconds=0.05)
+    assert set(result) == {*BENCH_KEYS, "parameters"}
+    assert all(result[k] > 0 for k in BENCH_KEYS if k != "mfu")  # a tiny model's mfu rounds to 0
+    assert result["mfu"] == round(result["achieved_gflops"] / result["peak_gflops"], 3)
+
+
+def test_cli_bench_json_with_tiny_params(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["encoder"].update(embedding_size=8, hidden_size=8)
     params["decoder"].update(embedding_size=8, hidden_size=8)
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
+    write_pairs(tmp_path / "pairs.tsv", [("je suis la .", "i am here ."), ("va !", "go !")])
     result = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--params", str(tmp_path / "p.yaml"),
-                             "--steps", "2", "--vocab-size", "50", "--device", "cpu"], capture_output=True, text=True)
+                             "--pairs", str(tmp_path / "pairs.tsv"), "--vocab", str(tmp_path / "none"),
+                             "--steps", "2", "--vocab-size", "50", "--per-word-seconds", "0.05",
+                             "--device", "cpu", "--json"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "pairs/s" in result.stdout and "sentences/s" in result.stdout
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert set(report) == {*BENCH_KEYS, "config", "device"} and report["device"] == "cpu"
+    assert report["config"]["source_vocab"] == 50 and report["config"]["lengths_from"].endswith("pairs.tsv")
     bad = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--steps", "0"], capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import sys
 from pathlib import Path
@@ -25,32 +26,71 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-output-length", type=int, default=20, help="longest translation in tokens")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
-    bench = commands.add_parser("bench", help="measure training and decoding throughput",
-                                description="Time training steps and greedy decoding for the model that "
-                                "params.yaml describes, on synthetic sentences.")
+    bench = commands.add_parser("bench", help="measure training and decoding throughput against the peak",
+                                description="Time the real training step, the original per-word loop and "
+                                "greedy decoding for the model that params.yaml describes, on synthetic "
+                                "sentences shaped like the prepared data, and compare with the machine's "
+                                "matrix-multiply peak.")
     bench.add_argument("--params", type=Path, default=Path("params.yaml"))
-    bench.add_argument("--steps", type=int, default=20, help="training batches to time")
-    bench.add_argument("--length", type=int, default=9, help="words per synthetic sentence")
-    bench.add_argument("--vocab-size", type=int, default=3000, help="words per synthetic vocabulary")
+    bench.add_argument("--pairs", type=Path, default=Path("data/prepared/pairs.tsv"),
+                       help="prepared pairs to draw sentence lengths from (if missing: --length)")
+    bench.add_argument("--vocab", type=Path, default=Path("data/vocab"),
+                       help="folder with source.txt and target.txt for the vocabulary sizes (if missing: "
+                       "--vocab-size)")
+    bench.add_argument("--length", type=int, default=8, help="words per sentence without prepared pairs")
+    bench.add_argument("--vocab-size", type=int, default=3000, help="words per vocabulary without --vocab")
+    bench.add_argument("--steps", type=int, default=30, help="training batches to time")
+    bench.add_argument("--per-word-seconds", type=float, default=3.0, help="how long to time the per-word loop")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     return parser
 
 
+def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, int, str]:
+    """(source, target) token counts with `<eos>`, vocabulary sizes, and where they came from."""
+    from seq2seq.data.text import tokenize
+    from seq2seq.data.vocab import Vocab
+    from seq2seq.fileio import read_pairs
+
+    if args.pairs.is_file():
+        lengths = [(len(tokenize(s)) + 1, len(tokenize(t)) + 1) for s, t in read_pairs(args.pairs)]
+        origin = str(args.pairs)
+    else:
+        lengths, origin = [(args.length + 1, args.length + 1)], f"{args.length} words each"
+    paths = (args.vocab / "source.txt", args.vocab / "target.txt")
+    if all(p.is_file() for p in paths):
+        return lengths, len(Vocab.load(paths[0])), len(Vocab.load(paths[1])), origin
+    return lengths, args.vocab_size, args.vocab_size, origin
+
+
 def _bench(args: argparse.Namespace) -> None:
-    from seq2seq.bench import run_bench
+    import json
+
+    import torch
+
+    from seq2seq.bench import BENCH_KEYS, run_bench
     from seq2seq.config import load_params
     from seq2seq.device import resolve_device
 
-    if min(args.steps, args.length, args.vocab_size - 4) < 1:
-        raise UserError("--steps and --length must be at least 1 and --vocab-size at least 5.")
-    p = load_params(args.params, "encoder", "decoder", "train")
-    cfg = p["train"]
-    r = run_bench(p["encoder"], p["decoder"], cfg, args.vocab_size, args.vocab_size, args.length,
-                  args.steps, resolve_device(args.device))
-    print(f"device {r.device}, {r.parameters:,} parameters, batch {cfg.batch_size}, {args.length} words, "
-          f"teacher forcing {cfg.teacher_forcing_ratio}")
-    print(f"train: {r.train_pairs_per_s:,.0f} pairs/s")
-    print(f"greedy decoding: {r.decode_sentences_per_s:,.0f} sentences/s")
+    if min(args.steps, args.length, args.vocab_size - 4) < 1 or args.per_word_seconds <= 0:
+        raise UserError("--steps and --length must be at least 1, --vocab-size at least 5 and "
+                        "--per-word-seconds above 0.")
+    p = load_params(args.params, "encoder", "decoder", "train", "evaluate")
+    lengths, source_size, target_size, origin = _bench_shape(args)
+    device = resolve_device(args.device)
+    result = run_bench(p["encoder"], p["decoder"], p["train"], source_size, target_size, lengths, args.steps,
+                       p["evaluate"].batch_size, device, args.per_word_seconds)
+    config = {"parameters": result.pop("parameters"), "source_vocab": source_size, "target_vocab": target_size,
+              "lengths_from": origin, "batch_size": p["train"].batch_size, "threads": torch.get_num_threads(),
+              "encoder": dataclasses.asdict(p["encoder"]), "decoder": dataclasses.asdict(p["decoder"]),
+              "teacher_forcing_ratio": p["train"].teacher_forcing_ratio}
+    if args.json:
+        print(json.dumps({**{k: result[k] for k in BENCH_KEYS}, "config": config, "device": str(device)}))
+        return
+    print(f"device {device} ({config['threads']} threads), {config['parameters']:,} parameters, batch "
+          f"{config['batch_size']}, vocabularies {source_size}/{target_size}, lengths from {origin}")
+    for key in BENCH_KEYS:
+        print(f"  {key:<26}{result[key]:>12,}")
 
 
 def _translate(args: argparse.Namespace) -> None:

@@ -48,13 +48,14 @@ def make_optimizer(model: Seq2Seq, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_epoch(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, optimizer: torch.optim.Optimizer,
-                generator: torch.Generator, device: torch.device, desc: str) -> float:
-    """One pass over shuffled `examples`; returns the mean per-token training loss."""
+                generator: torch.Generator, device: torch.device, desc: str, progress: bool = True) -> float:
+    """One pass over shuffled `examples`; returns the mean per-token training loss. `progress`
+    shows a bar with the loss and pairs/s."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
     n_batches = math.ceil(len(examples) / cfg.batch_size)
     with tqdm(batches(examples, cfg.batch_size, generator), total=n_batches, desc=desc, unit="batch",
-              leave=False, mininterval=2.0) as bar:
+              leave=False, mininterval=2.0, disable=not progress) as bar:
         for step, batch in enumerate(bar, start=1):
             batch = batch.to(device)
             logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio, generator)
