@@ -1,5 +1,6 @@
 import pytest
 import torch
+from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.model.bridge import Bridge
@@ -90,3 +91,19 @@ def test_greedy_min_len_forbids_an_early_end():
     assert model.greedy(SRC, LENGTHS, max_len=6).shape[1] == 1
     out = model.greedy(SRC, LENGTHS, max_len=6, min_len=4)
     assert out.shape[1] == 5 and not (out[:, :4] == 2).any() and (out[:, 4] == 2).all()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_unpadded_batch_skips_packing_with_the_same_result(bidirectional):
+    torch.manual_seed(0)
+    enc = Encoder(20, 6, 8, 2, 0.0, bidirectional).eval()
+    src = torch.tensor([[5, 6, 7, 2], [8, 9, 3, 2]])
+    plain_out, (plain_h, plain_c) = enc(src, torch.tensor([4, 4]))  # no padding: not packed
+    packed = nn.utils.rnn.pack_padded_sequence(enc.embedding(src), torch.tensor([4, 4]), batch_first=True)
+    ref_out, (ref_h, _) = enc.rnn(packed)
+    ref_out, _ = nn.utils.rnn.pad_packed_sequence(ref_out, batch_first=True)
+    assert torch.allclose(plain_out, ref_out, atol=1e-6)
+    assert torch.allclose(plain_h, enc._merge_directions(ref_h), atol=1e-6)
+    # And each row alone (no padding either) gives the same as the batch.
+    alone, _ = enc(src[1:], torch.tensor([4]))
+    assert torch.allclose(alone[0], plain_out[1], atol=1e-6)

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import batches, collate, encode_pairs
+from seq2seq.data.batching import batches, bucketed_chunks, collate, encode_pairs
 from seq2seq.data.vocab import Vocab
 from seq2seq.decoding import greedy_translate
 from seq2seq.errors import UserError
@@ -54,6 +54,17 @@ def overfit_model(bidirectional: bool = False, attention: bool = True) -> tuple[
     return model, loss
 
 
+def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
+    examples = [([4] * n + [2], [5, 2]) for n in (1, 2, 2, 3, 3, 3, 3, 3, 1, 2)]
+    chunks = bucketed_chunks(examples, 2, torch.Generator().manual_seed(0))
+    assert sorted(i for c in chunks for i in c) == list(range(len(examples)))
+    assert all(len(c) <= 2 and len({len(examples[i][0]) for i in c}) == 1 for c in chunks)
+    # lengths 1: 2 pairs, 2: 3 pairs, 3: 5 pairs -> 1 + 2 + 3 batches of at most 2
+    assert len(chunks) == 6
+    assert chunks == bucketed_chunks(examples, 2, torch.Generator().manual_seed(0))
+    assert chunks != bucketed_chunks(examples, 2, torch.Generator().manual_seed(1))
+
+
 @pytest.mark.parametrize("bidirectional, attention", [(False, False), (True, True)])
 def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention):
     model, loss = overfit_model(bidirectional, attention)
@@ -80,7 +91,9 @@ def test_same_seed_gives_identical_weights():
 def test_exploding_loss_stops_with_a_clear_error():
     torch.manual_seed(0)
     model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
-    cfg = TrainConfig(optimizer="sgd", learning_rate=1e30, clip_grad_norm=0.0, batch_size=2)
-    with pytest.raises(UserError, match="learning_rate"):
-        for _ in range(20):
-            train_epoch(model, EXAMPLES, cfg, make_optimizer(model, cfg), torch.Generator(), torch.device("cpu"), "x")
+    # A diverged model, made directly: an infinite weight makes every logit, hence the loss, non-finite.
+    with torch.no_grad():
+        model.decoder.out.weight[0, 0] = float("inf")
+    cfg = TrainConfig(optimizer="sgd", learning_rate=0.1, batch_size=2)
+    with pytest.raises(UserError, match=r"loss became nan.*batch 1.*learning_rate"):
+        train_epoch(model, EXAMPLES, cfg, make_optimizer(model, cfg), torch.Generator(), torch.device("cpu"), "x")

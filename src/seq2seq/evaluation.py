@@ -31,11 +31,13 @@ def teacher_forced_scores(model: Seq2Seq, examples: Sequence[Example], batch_siz
     total_loss, tokens, correct = 0.0, 0, 0
     for batch in batches(examples, batch_size):
         batch = batch.to(device)
-        logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # (batch, tgt_len, vocab)
-        loss, n = sequence_loss(logits, batch.tgt_out)
+        scored = batch.tgt_out != PAD_ID
+        gold = batch.tgt_out[scored]  # (tokens,)
+        logits = model(batch.src, batch.src_lengths, batch.tgt_in, scored=scored)  # (tokens, vocab)
+        loss, n = sequence_loss(logits, gold)
         total_loss += float(loss)
         tokens += n
-        correct += int(((logits.argmax(-1) == batch.tgt_out) & (batch.tgt_out != PAD_ID)).sum())
+        correct += int((logits.argmax(-1) == gold).sum())
     return total_loss / max(tokens, 1), correct / max(tokens, 1)
 
 

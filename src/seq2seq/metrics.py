@@ -18,7 +18,8 @@ BOOTSTRAP_SEED = 12345  # sacrebleu's default seed for its bootstrap
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over non-pad target tokens, and the number of those tokens.
 
-    logits (batch, tgt_len, vocab), tgt_out (batch, tgt_len). Padding adds nothing to either.
+    logits (..., vocab), tgt_out (...): padded (batch, tgt_len) or already the scored tokens (n,).
+    Padding adds nothing to either.
     """
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1),
                            ignore_index=PAD_ID, reduction="sum")

@@ -57,6 +57,27 @@ def collate(examples: Sequence[Example], indices: list[int]) -> Batch:
                  tgt_out=_pad(tgt), indices=indices)
 
 
+def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of example indices in which every source has the same length.
+
+    Pairs are shuffled, grouped by source length (stable, so each group stays shuffled), cut into
+    batches of at most `batch_size`, and the batches shuffled again. No source needs padding, so
+    the encoder runs without packing, and targets, whose length follows the source's, pad little.
+    """
+    order = torch.randperm(len(examples), generator=generator).tolist()
+    order.sort(key=lambda i: len(examples[i][0]))
+    chunks: list[list[int]] = []
+    start = 0
+    while start < len(order):
+        length = len(examples[order[start]][0])
+        end = start
+        while end < len(order) and len(examples[order[end]][0]) == length and end - start < batch_size:
+            end += 1
+        chunks.append(order[start:end])
+        start = end
+    return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+
+
 def batches(examples: Sequence[Example], batch_size: int,
             generator: torch.Generator | None = None) -> Iterator[Batch]:
     """Yield batches in input order, or shuffled by `generator` when one is given."""

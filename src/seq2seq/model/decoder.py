@@ -35,10 +35,15 @@ class Decoder(nn.Module):
                 memory: Memory | None) -> tuple[torch.Tensor, State]:
         """Run `tgt_in` (batch, steps) from `state` ((layers, batch, hidden) each).
 
-        Returns logits (batch, steps, vocab) and the new state.
+        Returns the vectors the output layer reads (batch, steps, hidden) and the new state; `project`
+        turns them into logits, so training can project only the positions it scores.
         """
         embedded = self.dropout(self.embedding(tgt_in))  # (batch, steps, emb)
         outputs, state = self.rnn(embedded, state)  # (batch, steps, hidden)
         if self.attention is not None:
             outputs = self.attention(outputs, memory)
-        return self.out(self.dropout(outputs)), state
+        return outputs, state
+
+    def project(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (..., vocab) of decoder vectors (..., hidden)."""
+        return self.out(self.dropout(features))

@@ -12,7 +12,8 @@ State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (layers, batch, size)
 
 
 class Encoder(nn.Module):
-    """Embedding and a (bi)directional multi-layer LSTM; packing keeps padding out of the states.
+    """Embedding and a (bi)directional multi-layer LSTM; packing keeps padding out of the states
+    (when a batch has any).
 
     A bidirectional LSTM has separate forward and backward weights; their states are concatenated,
     so `output_size` is `hidden_size * 2` then.
@@ -40,9 +41,15 @@ class Encoder(nn.Module):
         (num_layers, batch, output_size).
         """
         embedded = self.dropout(self.embedding(src))  # (batch, src_len, emb)
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        packed_out, (h, c) = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
+        lengths = lengths.cpu()
+        if bool((lengths == src.size(1)).all()):
+            # No padding (training batches are bucketed by source length): the plain call is exact
+            # and skips packing's sort, gather and scatter.
+            outputs, (h, c) = self.rnn(embedded)
+        else:
+            packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+            packed_out, (h, c) = self.rnn(packed)
+            outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
         return outputs, (self._merge_directions(h), self._merge_directions(c))
 
     def _merge_directions(self, state: torch.Tensor) -> torch.Tensor:

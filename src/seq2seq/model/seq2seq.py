@@ -56,8 +56,11 @@ class Seq2Seq(nn.Module):
         return self.bridge(state), self.decoder.memory(enc_out, src != PAD_ID)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
-                teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`.
+                teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None,
+                scored: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`;
+        with a boolean `scored` (batch, tgt_len), only the logits at its true positions (n, vocab),
+        so the output layer and the loss never spend work on padding.
 
         With ratio 1 the whole target runs in one decoder call. Below 1, each step feeds, per
         sentence, the gold token with probability `teacher_forcing_ratio`, else the model's own
@@ -65,16 +68,18 @@ class Seq2Seq(nn.Module):
         """
         state, memory = self.encode(src, src_lengths)
         if teacher_forcing_ratio >= 1.0:
-            return self.decoder(tgt_in, state, memory)[0]
+            features = self.decoder(tgt_in, state, memory)[0]  # (batch, tgt_len, hidden)
+            return self.decoder.project(features if scored is None else features[scored])
         steps, token, logits = [], tgt_in[:, :1], None
         for t in range(tgt_in.size(1)):
             if t > 0:
                 gold = torch.rand(tgt_in.size(0), generator=generator) < teacher_forcing_ratio
                 token = torch.where(gold.to(tgt_in.device), tgt_in[:, t], logits.argmax(-1)).unsqueeze(1)
-            step_logits, state = self.decoder(token, state, memory)
-            logits = step_logits[:, 0]  # (batch, vocab)
+            features, state = self.decoder(token, state, memory)
+            logits = self.decoder.project(features[:, 0])  # (batch, vocab)
             steps.append(logits)
-        return torch.stack(steps, dim=1)
+        logits = torch.stack(steps, dim=1)
+        return logits if scored is None else logits[scored]
 
     @torch.no_grad()
     def greedy(self, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, min_len: int = 0) -> torch.Tensor:
@@ -87,7 +92,8 @@ class Seq2Seq(nn.Module):
         done = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
         out = []
         for step in range(max_len):
-            logits, state = self.decoder(token, state, memory)  # (batch, 1, vocab)
+            features, state = self.decoder(token, state, memory)
+            logits = self.decoder.project(features)  # (batch, 1, vocab)
             if step < min_len:
                 logits[..., EOS_ID] = float("-inf")
             token = logits.argmax(-1)  # (batch, 1)
