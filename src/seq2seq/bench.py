@@ -172,8 +172,10 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     steps_out = round(sum(t for _, t in drawn) / len(drawn))
     target = Vocab([*SPECIALS, *(f"w{i}" for i in range(target_size - len(SPECIALS)))])
     sources = [s for s, _ in examples]
-    decode = lambda: greedy_translate(model, sources, target, decode_batch_size, steps_out, device,  # noqa: E731
-                                      min_len=steps_out)
+
+    def decode() -> None:
+        greedy_translate(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out)
+
     decode()  # warm-up
     translate_rate = len(sources) / _timed(decode, device)
     per_word = per_word_pairs_per_s(model.settings, cfg, examples, device, per_word_seconds)
