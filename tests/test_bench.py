@@ -74,3 +74,7 @@ def test_cli_bench_json_with_tiny_params(tmp_path):
     assert report["config"]["source_vocab"] == 50 and report["config"]["lengths_from"].endswith("pairs.tsv")
     bad = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--steps", "0"], capture_output=True, text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    write_pairs(tmp_path / "empty.tsv", [])
+    empty = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--params", str(tmp_path / "p.yaml"),
+                            "--pairs", str(tmp_path / "empty.tsv")], capture_output=True, text=True)
+    assert empty.returncode == 1 and "holds no pairs" in empty.stderr and "Traceback" not in empty.stderr

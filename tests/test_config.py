@@ -24,6 +24,7 @@ BAD = [
     ("download", "sha256", "abc", "64 hex digits"),
     ("vocab", "min_count", 0, "integer >= 1"),
     ("evaluate", "num_samples", -3, "integer >= 0"),
+    ("evaluate", "bootstrap_samples", 10, "integer >= 40"),
 ]
 
 

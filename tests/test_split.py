@@ -50,6 +50,14 @@ def test_exact_count_needs_the_right_combination_of_groups():
         assert len(test) == 6 and leaks(train, test) == (set(), set())
 
 
+def test_exact_count_that_needs_the_largest_group():
+    # Groups of 4, 1 and 1 pairs; 4 wanted: only the 4-pair group makes it, and 2 pairs stay in train.
+    pairs = [("a", f"a{i}") for i in range(4)] + [("b", "b1"), ("c", "c1")]
+    for seed in range(5):
+        train, test = grouped_split(pairs, 0.67, seed)
+        assert sorted(test) == pairs[:4] and len(train) == 2
+
+
 def test_closest_count_with_a_warning_when_groups_do_not_allow_it(caplog):
     pairs = [("a", str(i)) for i in range(5)] + [("b", f"x{i}") for i in range(5)]
     train, test = grouped_split(pairs, 0.2, 0)  # 2 wanted; only 5 is possible

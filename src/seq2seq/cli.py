@@ -55,6 +55,9 @@ def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, 
     if args.pairs.is_file():
         lengths = [(len(tokenize(s)) + 1, len(tokenize(t)) + 1) for s, t in read_pairs(args.pairs)]
         origin = str(args.pairs)
+        if not lengths:
+            raise UserError(f"{args.pairs} holds no pairs to draw sentence lengths from: rerun the prepare "
+                            "stage, or pass --pairs of a file that does not exist to use --length.")
     else:
         lengths, origin = [(args.length + 1, args.length + 1)], f"{args.length} words each"
     paths = (args.vocab / "source.txt", args.vocab / "target.txt")

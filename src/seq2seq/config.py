@@ -114,8 +114,8 @@ class EvaluateConfig:
     batch_size: int = _knob(256, "an integer >= 1", _positive)
     max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive)
     num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0)
-    bootstrap_samples: int = _knob(1000, "an integer >= 0 (0 or 1 skips the confidence intervals)",
-                                   lambda v: v >= 0)
+    bootstrap_samples: int = _knob(1000, "0 (no confidence intervals) or an integer >= 40 (the 2.5th and "
+                                   "97.5th percentiles need at least 40 resamples)", lambda v: v == 0 or v >= 40)
     device: str = _knob("auto", *_choice(DEVICES))
 
 

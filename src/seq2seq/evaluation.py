@@ -78,8 +78,8 @@ def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: 
                    device: torch.device, n_bootstrap: int = 0) -> Evaluation:
     """Teacher-forced loss and accuracy over every pair; then each distinct source translated once
     (greedy) and scored against all of its references: BLEU, chrF (with 95% confidence half-widths
-    when `n_bootstrap` > 1) and exact match (equal to any reference). `bleu_single_ref` scores every
-    pair against its own reference alone, as published single-reference figures do."""
+    unless `n_bootstrap` is 0) and exact match (equal to any reference). `bleu_single_ref` scores
+    every pair against its own reference alone, as published single-reference figures do."""
     loss, accuracy = teacher_forced_scores(model, data.examples, batch_size, device)
     tokens = greedy_translate(model, data.source_ids, target, batch_size, max_len, device)
     hypotheses = [" ".join(t) for t in tokens]

@@ -43,6 +43,8 @@ def bootstrap_ci95(metric: Metric, hypotheses: list[str], streams: list[list[str
     an environment variable; this resamples the same sentence statistics with its own seed and sums
     them as one integer matrix product: (n_samples, sentences) counts @ (sentences, stats).
     """
+    if n_samples < 40:
+        raise ValueError(f"the 2.5th and 97.5th percentiles need at least 40 resamples, got {n_samples}")
     stats = np.asarray(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(len(stats), np.full(len(stats), 1.0 / len(stats)), size=n_samples)
@@ -56,7 +58,7 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]
     """sacrebleu corpus BLEU and chrF (0-100) of hypotheses, each against all of its references,
     with the signatures that say how they were computed.
 
-    With `n_bootstrap` > 1, also `bleu_ci95` and `chrf_ci95` (see `bootstrap_ci95`).
+    With `n_bootstrap` (0, or at least 40), also `bleu_ci95` and `chrf_ci95` (see `bootstrap_ci95`).
     """
     # Our text is already normalised and tokenised; `force` silences sacrebleu's warning about that.
     bleu = sacrebleu.metrics.BLEU(force=True)
@@ -66,7 +68,7 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]]
         "bleu": round(bleu.corpus_score(hyps, streams).score, 4),
         "chrf": round(chrf.corpus_score(hyps, streams).score, 4),
         "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
-    if n_bootstrap > 1 and hyps:
+    if n_bootstrap and hyps:
         out["bleu_ci95"] = round(bootstrap_ci95(bleu, hyps, streams, n_bootstrap), 4)
         out["chrf_ci95"] = round(bootstrap_ci95(chrf, hyps, streams, n_bootstrap), 4)
     return out

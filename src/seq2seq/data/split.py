@@ -49,8 +49,9 @@ def connected_groups(pairs: Sequence[Pair]) -> list[list[int]]:
     return list(groups.values())
 
 
-def _pick_groups(sizes: Sequence[int], target: int) -> tuple[list[int], int]:
-    """Positions in `sizes` whose sizes add up to the achievable total closest to `target`.
+def _pick_groups(sizes: Sequence[int], target: int, limit: int) -> tuple[list[int], int]:
+    """Positions in `sizes` whose sizes add up to the achievable total in [1, `limit`] closest to
+    `target`.
 
     A subset-sum over bitsets (bit k set: total k is reachable) from the back gives, for each
     position, the totals the groups after it can still make. Walking forwards, a group is taken
@@ -62,7 +63,7 @@ def _pick_groups(sizes: Sequence[int], target: int) -> tuple[list[int], int]:
     suffix = [1] * (len(sizes) + 1)  # suffix[i]: totals reachable with groups i..end
     for i in range(len(sizes) - 1, -1, -1):
         suffix[i] = (suffix[i + 1] | (suffix[i + 1] << sizes[i])) & mask
-    reachable = [k for k in range(1, width) if suffix[0] >> k & 1]
+    reachable = [k for k in range(1, min(width, limit + 1)) if suffix[0] >> k & 1]
     total = min(reachable, key=lambda k: (abs(k - target), k))
     chosen, need = [], total
     for i, size in enumerate(sizes):
@@ -91,10 +92,15 @@ def grouped_split(pairs: list[Pair], fraction: float, seed: int,
                         f"(prepare.max_length, prepare.eng_prefixes) or check {fraction_key}.")
     target = min(max(round(fraction * len(pairs)), 1), len(pairs) - 1)
     random.Random(seed).shuffle(groups)
-    # Leaving out the largest group guarantees the kept side is never empty.
+    # The largest group stays on the kept side unless the exact count needs it.
     largest = max(range(len(groups)), key=lambda i: (len(groups[i]), -i))
     candidates = [g for i, g in enumerate(groups) if i != largest]
-    chosen, total = _pick_groups([len(g) for g in candidates], target)
+    chosen, total = _pick_groups([len(g) for g in candidates], target, len(pairs) - 1)
+    if total != target:
+        # With every group a candidate, a total of at most n - 1 still leaves the kept side non-empty.
+        chosen_all, total_all = _pick_groups([len(g) for g in groups], target, len(pairs) - 1)
+        if abs(total_all - target) < abs(total - target):
+            candidates, chosen, total = groups, chosen_all, total_all
     if total != target:
         log.warning("held out %d pairs instead of %d (%s): the groups of pairs that share a "
                     "sentence cannot add up to it exactly", total, target, fraction_key)

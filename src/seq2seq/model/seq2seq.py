@@ -59,8 +59,9 @@ class Seq2Seq(nn.Module):
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None,
                 scored: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`;
-        with a boolean `scored` (batch, tgt_len), only the logits at its true positions (n, vocab),
-        so the output layer and the loss never spend work on padding.
+        with a boolean `scored` (batch, tgt_len), only the logits at its true positions (n, vocab).
+        With ratio 1 the output layer then runs on those positions only, never on padding; below 1
+        every step needs all its logits for the argmax, so they are selected afterwards.
 
         With ratio 1 the whole target runs in one decoder call. Below 1, each step feeds, per
         sentence, the gold token with probability `teacher_forcing_ratio`, else the model's own
