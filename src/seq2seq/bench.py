@@ -27,7 +27,7 @@ from seq2seq.data.batching import Example
 from seq2seq.data.vocab import EOS_ID, SOS_ID, SPECIALS, Vocab
 from seq2seq.decoding import greedy_translate
 from seq2seq.flops import training_flops
-from seq2seq.model.attention import Attention, Memory
+from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.seq2seq import ModelSettings, count_parameters
 from seq2seq.training import build_model, make_optimizer, train_epoch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -64,17 +65,14 @@ def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: tor
     batches of at most `batch_size`, and the batches shuffled again. No source needs padding, so
     the encoder runs without packing, and targets, whose length follows the source's, pad little.
     """
-    order = torch.randperm(len(examples), generator=generator).tolist()
-    order.sort(key=lambda i: len(examples[i][0]))
+    def source_length(i: int) -> int:
+        return len(examples[i][0])
+
+    order = sorted(torch.randperm(len(examples), generator=generator).tolist(), key=source_length)
     chunks: list[list[int]] = []
-    start = 0
-    while start < len(order):
-        length = len(examples[order[start]][0])
-        end = start
-        while end < len(order) and len(examples[order[end]][0]) == length and end - start < batch_size:
-            end += 1
-        chunks.append(order[start:end])
-        start = end
+    for _, same in itertools.groupby(order, key=source_length):
+        same = list(same)
+        chunks.extend(same[start:start + batch_size] for start in range(0, len(same), batch_size))
     return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
 
 

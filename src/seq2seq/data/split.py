@@ -92,15 +92,11 @@ def grouped_split(pairs: list[Pair], fraction: float, seed: int,
                         f"(prepare.max_length, prepare.eng_prefixes) or check {fraction_key}.")
     target = min(max(round(fraction * len(pairs)), 1), len(pairs) - 1)
     random.Random(seed).shuffle(groups)
-    # The largest group stays on the kept side unless the exact count needs it.
+    # Visited last, the largest group is held out only when the count needs it; totals of at most
+    # n - 1 keep the kept side non-empty.
     largest = max(range(len(groups)), key=lambda i: (len(groups[i]), -i))
-    candidates = [g for i, g in enumerate(groups) if i != largest]
+    candidates = [g for i, g in enumerate(groups) if i != largest] + [groups[largest]]
     chosen, total = _pick_groups([len(g) for g in candidates], target, len(pairs) - 1)
-    if total != target:
-        # With every group a candidate, a total of at most n - 1 still leaves the kept side non-empty.
-        chosen_all, total_all = _pick_groups([len(g) for g in groups], target, len(pairs) - 1)
-        if abs(total_all - target) < abs(total - target):
-            candidates, chosen, total = groups, chosen_all, total_all
     if total != target:
         log.warning("held out %d pairs instead of %d (%s): the groups of pairs that share a "
                     "sentence cannot add up to it exactly", total, target, fraction_key)
