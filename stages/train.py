@@ -11,8 +11,7 @@ from seq2seq.training import train_file
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", type=Path, required=True, help="training pairs TSV")
-    parser.add_argument("--source-vocab", type=Path, required=True)
-    parser.add_argument("--target-vocab", type=Path, required=True)
+    parser.add_argument("--vocab", type=Path, required=True, help="folder from the vocab stage")
     parser.add_argument("--text", type=Path, required=True, help="text settings JSON from prepare")
     parser.add_argument("--model", type=Path, required=True, help="output: checkpoint")
     parser.add_argument("--history", type=Path, required=True, help="output: per-epoch TSV")
@@ -20,7 +19,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     p = load_params(args.params, "encoder", "decoder", "train")
-    train_file(args.train, args.source_vocab, args.target_vocab, args.text, args.model, args.history,
+    train_file(args.train, args.vocab, args.text, args.model, args.history,
                args.metrics, p["encoder"], p["decoder"], p["train"])
 
 

@@ -1,4 +1,4 @@
-"""DVC stage `vocab`: source and target vocabularies from the training split."""
+"""DVC stage `vocab`: source and target vocabularies (words or BPE pieces) from the training split."""
 
 import argparse
 from pathlib import Path
@@ -11,12 +11,12 @@ from seq2seq.errors import run_main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", type=Path, required=True, help="training pairs TSV")
-    parser.add_argument("--source", type=Path, required=True, help="output: source vocabulary")
-    parser.add_argument("--target", type=Path, required=True, help="output: target vocabulary")
+    parser.add_argument("--out", type=Path, required=True, help="output folder: source.txt, target.txt "
+                        "(and source.model, target.model for bpe)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     cfg = load_params(args.params, "vocab")["vocab"]
-    build_vocabs(args.train, args.source, args.target, cfg.min_count, cfg.max_size)
+    build_vocabs(args.train, args.out, cfg.type, cfg.min_count, cfg.max_size, cfg.size)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,11 @@ def test_synthetic_examples_have_the_drawn_lengths():
 
 def test_per_word_reference_computes_the_same_loss_as_the_batched_model():
     # Same weights, same pair: the word-by-word loop must compute what the batched model computes.
-    for bidirectional in (False, True):
+    for bidirectional, feeding, kind in ((False, False, "general"), (True, True, "bahdanau")):
         torch.manual_seed(0)
         enc = EncoderConfig(embedding_size=6, hidden_size=5, dropout=0.0, bidirectional=bidirectional)
-        model = build_model(enc, DecoderConfig(embedding_size=7, hidden_size=5, dropout=0.0), 11, 13).eval()
+        dec = DecoderConfig(embedding_size=7, hidden_size=5, dropout=0.0, attention=kind, input_feeding=feeding)
+        model = build_model(enc, dec, 11, 13).eval()
         ref = PerWordReference(model.settings).eval()
         ref.src_embedding.weight.data.copy_(model.encoder.embedding.weight)
         ref.tgt_embedding.weight.data.copy_(model.decoder.embedding.weight)
@@ -41,6 +42,7 @@ def test_per_word_reference_computes_the_same_loss_as_the_batched_model():
             getattr(ref.dec_cells[0], name).data.copy_(getattr(model.decoder.rnn, f"{name}_l0"))
         ref.bridge.load_state_dict(model.bridge.state_dict())
         ref.attention.load_state_dict(model.decoder.attention.state_dict())
+        ref.combine.load_state_dict(model.decoder.combine.state_dict())
         ref.out.load_state_dict(model.decoder.out.state_dict())
         src, tgt = [4, 5, 6, 2], [7, 8, 2]
         logits = model(torch.tensor([src]), torch.tensor([len(src)]), torch.tensor([[1] + tgt[:-1]]))

@@ -5,7 +5,7 @@ import torch
 
 from seq2seq.evaluation import ScoringSet, evaluate_file, evaluate_model
 from seq2seq.fileio import write_pairs
-from seq2seq.model.seq2seq import save_checkpoint
+from seq2seq.checkpoint import save_checkpoint
 from tests.test_training import SOURCE, TARGET, overfit_model
 
 # The model outputs "i am cold ." for "je suis froid ."; the test set gives that source a second,

@@ -3,15 +3,18 @@ import torch
 from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
+from seq2seq.errors import UserError
+from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.encoder import Encoder
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
+from seq2seq.search import greedy_search
 
 
 def settings(**overrides):
     base = dict(source_vocab_size=20, target_vocab_size=15, enc_embedding_size=6, enc_hidden_size=8,
                 enc_num_layers=1, enc_dropout=0.0, bidirectional=False, dec_embedding_size=5,
-                dec_hidden_size=8, dec_num_layers=1, dec_dropout=0.0, attention=False)
+                dec_hidden_size=8, dec_num_layers=1, dec_dropout=0.0, attention="none")
     return ModelSettings(**{**base, **overrides})
 
 
@@ -55,10 +58,15 @@ def test_bridge_cases(enc_layers, enc_size, dec_layers, dec_size, identity):
     assert h2.shape == c2.shape == (dec_layers, 3, dec_size)
     assert (h2 is h) == identity
     assert len(list(bridge.parameters())) == (0 if identity else 4)
+    if not identity:  # tanh(W s + b): in (-1, 1) however large the input
+        big = bridge((h * 1000, c * 1000))
+        assert all(bool((s.abs() <= 1).all()) for s in big)
 
 
 @pytest.mark.parametrize("overrides", [
-    {}, {"bidirectional": True}, {"attention": True}, {"bidirectional": True, "attention": True},
+    {}, {"bidirectional": True}, {"attention": "general"}, {"bidirectional": True, "attention": "bahdanau"},
+    {"attention": "dot", "input_feeding": True}, {"attention": "general", "input_feeding": True,
+                                                  "dec_embedding_size": 8, "tie_embeddings": True},
     {"enc_num_layers": 2, "dec_num_layers": 3, "dec_hidden_size": 10},
 ])
 def test_seq2seq_forward_and_greedy_shapes(overrides):
@@ -68,13 +76,14 @@ def test_seq2seq_forward_and_greedy_shapes(overrides):
     assert model(SRC, LENGTHS, tgt_in).shape == (2, 3, 15)
     gen = torch.Generator().manual_seed(0)
     assert model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=0.5, generator=gen).shape == (2, 3, 15)
-    out = model.greedy(SRC, LENGTHS, max_len=6)
+    out = greedy_search(model, SRC, LENGTHS, max_len=6)
     assert out.shape[0] == 2 and 1 <= out.shape[1] <= 6
 
 
-def test_teacher_forcing_one_equals_stepwise_with_gold_inputs():
+@pytest.mark.parametrize("feeding", [False, True])
+def test_teacher_forcing_one_equals_stepwise_with_gold_inputs(feeding):
     torch.manual_seed(0)
-    model = Seq2Seq(settings(attention=True)).eval()
+    model = Seq2Seq(settings(attention="general", input_feeding=feeding)).eval()
     tgt_in = torch.tensor([[1, 4, 5], [1, 6, 7]])
     full = model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=1.0)
     # Ratio just below 1 with a generator that always picks gold: rand() < 0.999999 almost surely.
@@ -88,8 +97,8 @@ def test_greedy_min_len_forbids_an_early_end():
     model = Seq2Seq(settings()).eval()
     with torch.no_grad():
         model.decoder.out.bias[2] = 100.0  # <eos> wins every step unless forbidden
-    assert model.greedy(SRC, LENGTHS, max_len=6).shape[1] == 1
-    out = model.greedy(SRC, LENGTHS, max_len=6, min_len=4)
+    assert greedy_search(model, SRC, LENGTHS, max_len=6).shape[1] == 1
+    out = greedy_search(model, SRC, LENGTHS, max_len=6, min_len=4)
     assert out.shape[1] == 5 and not (out[:, :4] == 2).any() and (out[:, 4] == 2).all()
 
 
@@ -107,3 +116,54 @@ def test_unpadded_batch_skips_packing_with_the_same_result(bidirectional):
     # And each row alone (no padding either) gives the same as the batch.
     alone, _ = enc(src[1:], torch.tensor([4]))
     assert torch.allclose(alone[0], plain_out[1], atol=1e-6)
+
+
+VARIANTS = [(kind, feeding) for kind in ("none", "dot", "general", "bahdanau") for feeding in (False, True)]
+
+
+@pytest.mark.parametrize("kind", ["dot", "general", "bahdanau"])
+def test_attention_weights_sum_to_one_and_are_zero_at_padding(kind):
+    torch.manual_seed(0)
+    attention = Attention(kind, 8, 8)
+    memory = attention.memory(torch.randn(2, 4, 8), SRC != PAD_ID)
+    context, weights = attention(torch.randn(2, 3, 8), memory)
+    assert context.shape == (2, 3, 8) and weights.shape == (2, 3, 4)
+    assert torch.allclose(weights.sum(-1), torch.ones(2, 3))
+    assert torch.all(weights[1, :, 2:] == 0)  # the second sentence has 2 real tokens
+
+
+@pytest.mark.parametrize("kind, feeding", VARIANTS)
+def test_a_sentence_alone_and_inside_a_padded_batch_gives_the_same_logits(kind, feeding):
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention=kind, input_feeding=feeding, bidirectional=kind != "dot")).eval()
+    tgt_in = torch.tensor([[1, 4, 5], [1, 6, 7]])
+    batched = model(SRC, LENGTHS, tgt_in)
+    alone = model(SRC[1:, :2], LENGTHS[1:], tgt_in[1:])
+    assert torch.allclose(batched[1], alone[0], atol=1e-5)
+    # Step by step, the attention weights of the padded sentence never touch its padding.
+    state, memory = model.encode(SRC, LENGTHS)
+    logits, state, weights = model.step(tgt_in[:, 0], state, memory)
+    assert torch.allclose(logits[1], alone[0, 0], atol=1e-5)
+    assert (weights is None) == (kind == "none")
+    if weights is not None:
+        assert torch.all(weights[1, 2:] == 0) and torch.allclose(weights.sum(-1), torch.ones(2))
+
+
+def test_input_feeding_changes_the_decoder_only_with_attention():
+    fed = Seq2Seq(settings(attention="general", input_feeding=True))
+    assert fed.decoder.rnn.input_size == 5 + 8  # embedding + previous attentional vector
+    assert Seq2Seq(settings(attention="none", input_feeding=True)).decoder.rnn.input_size == 5
+
+
+def test_tied_embeddings_share_one_matrix_and_name_the_sizes_when_they_cannot():
+    model = Seq2Seq(settings(dec_embedding_size=8, tie_embeddings=True))
+    assert model.decoder.out.weight is model.decoder.embedding.weight
+    untied = Seq2Seq(settings(dec_embedding_size=8))
+    assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters()) == 15 * 8
+    with pytest.raises(UserError, match=r"embedding_size \(5\) must equal decoder.hidden_size \(8\)"):
+        Seq2Seq(settings(tie_embeddings=True))
+
+
+def test_dot_attention_needs_equal_sizes():
+    with pytest.raises(UserError, match="attention=dot"):
+        Seq2Seq(settings(attention="dot", bidirectional=True))  # encoder outputs 16, decoder 8

@@ -59,13 +59,12 @@ def test_prepare_with_nothing_left_names_the_params(tmp_path):
 
 def test_interrupted_training_writes_nothing(tmp_path):
     write_pairs(tmp_path / "train.tsv", PAIRS * 4)
-    Vocab.build(s for s, _ in PAIRS).save(tmp_path / "source.txt")
-    Vocab.build(t for _, t in PAIRS).save(tmp_path / "target.txt")
+    Vocab.build(s for s, _ in PAIRS).save(tmp_path / "vocab" / "source.txt")
+    Vocab.build(t for _, t in PAIRS).save(tmp_path / "vocab" / "target.txt")
     write_json(tmp_path / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
                                          "keep_apostrophes": False})
     params = write_params(tmp_path / "p.yaml", train__epochs=1000, train__batch_size=2)
-    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--source-vocab", str(tmp_path / "source.txt"),
-                 "--target-vocab", str(tmp_path / "target.txt"), "--text", str(tmp_path / "text.json"),
+    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / "vocab"), "--text", str(tmp_path / "text.json"),
                  "--model", str(tmp_path / "out" / "model.pt"), "--history", str(tmp_path / "out" / "history.tsv"),
                  "--metrics", str(tmp_path / "out" / "train.json"), params=params)
     for line in proc.stderr:  # wait until training is under way: the first epoch's log line

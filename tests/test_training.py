@@ -1,15 +1,17 @@
+import math
+
 import pytest
 import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import batches, bucketed_chunks, collate, encode_pairs
-from seq2seq.data.vocab import Vocab
-from seq2seq.decoding import greedy_translate
+from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.errors import UserError
 from seq2seq.evaluation import ScoringSet
 from seq2seq.metrics import sequence_loss
 from seq2seq.model.seq2seq import Seq2Seq
-from seq2seq.training import build_model, fit, train_epoch, make_optimizer
+from seq2seq.search import translate_ids
+from seq2seq.training import build_model, drop_words, fit, make_optimizer, make_scheduler, train_epoch
 
 PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
          ("il est heureux .", "he is happy ."), ("nous sommes amis .", "we are friends ."),
@@ -41,11 +43,11 @@ def test_batches_pad_and_shift_targets():
     assert sorted(i for chunk in shuffled for i in chunk) == list(range(len(EXAMPLES)))
 
 
-def overfit_model(bidirectional: bool = False, attention: bool = True) -> tuple[Seq2Seq, float]:
+def overfit_model(bidirectional: bool = False, attention: str = "general", **dec) -> tuple[Seq2Seq, float]:
     """A tiny model trained on PAIRS until it knows them by heart; returns it and its last loss."""
     torch.manual_seed(0)
     enc = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, bidirectional=bidirectional)
-    dec = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, attention=attention)
+    dec = DecoderConfig(**{"embedding_size": 16, "hidden_size": 32, "dropout": 0.0, "attention": attention, **dec})
     cfg = TrainConfig(epochs=1, batch_size=len(EXAMPLES), learning_rate=0.01)
     model = build_model(enc, dec, len(SOURCE), len(TARGET))
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
@@ -65,12 +67,15 @@ def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
     assert chunks != bucketed_chunks(examples, 2, torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("bidirectional, attention", [(False, False), (True, True)])
-def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention):
-    model, loss = overfit_model(bidirectional, attention)
+@pytest.mark.parametrize("bidirectional, attention, dec", [
+    (False, "none", {}), (True, "general", {}), (False, "bahdanau", {"input_feeding": True}),
+    (False, "dot", {"input_feeding": True, "tie_embeddings": True, "embedding_size": 32}),
+])
+def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention, dec):
+    model, loss = overfit_model(bidirectional, attention, **dec)
     assert loss < 0.05
-    decoded = greedy_translate(model, [s for s, _ in EXAMPLES], TARGET, 4, 10, torch.device("cpu"))
-    assert [" ".join(t) for t in decoded] == [t for _, t in PAIRS]
+    decoded = translate_ids(model, [s for s, _ in EXAMPLES], TARGET, 4, 10, torch.device("cpu"))
+    assert decoded == [t for _, t in PAIRS]
 
 
 def _weights_after_fit(seed: int, ratio: float) -> dict:
@@ -97,3 +102,74 @@ def test_exploding_loss_stops_with_a_clear_error():
     cfg = TrainConfig(optimizer="sgd", learning_rate=0.1, batch_size=2)
     with pytest.raises(UserError, match=r"loss became nan.*batch 1.*learning_rate"):
         train_epoch(model, EXAMPLES, cfg, make_optimizer(model, cfg), torch.Generator(), torch.device("cpu"), "x")
+
+
+def test_label_smoothing_loss_by_hand():
+    # Vocabulary of 4 (<pad>, <sos>, <eos>, one word); logits give p = softmax([0, 0, ln 2, ln 4]) over
+    # all four, i.e. 1/8, 1/8, 2/8, 4/8. Gold token 3. With e = 0.3 the target puts 0.7 on token 3
+    # and 0.3 spread over the three non-pad tokens (ids 1, 2, 3), 0.1 each:
+    # loss = 0.7 * ln 2 + 0.1 * (ln 8 + ln 4 + ln 2) = 0.7 ln 2 + 0.6 ln 2 = 1.3 ln 2.
+    logits = torch.log(torch.tensor([[1.0, 1.0, 2.0, 4.0]]))
+    gold = torch.tensor([3])
+    loss, n = sequence_loss(logits, gold, label_smoothing=0.3)
+    assert n == 1 and loss.item() == pytest.approx(1.3 * math.log(2), abs=1e-6)
+    assert sequence_loss(logits, gold)[0].item() == pytest.approx(math.log(2), abs=1e-6)
+    # Padding positions still count for nothing.
+    padded = sequence_loss(torch.cat([logits, torch.randn(1, 4)]), torch.tensor([3, PAD_ID]), 0.3)
+    assert padded[1] == 1 and padded[0].item() == pytest.approx(loss.item(), abs=1e-6)
+
+
+def test_word_dropout_replaces_only_real_words_with_unk():
+    src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
+    assert drop_words(src, 0.0, torch.Generator()) is src
+    every = drop_words(src, 0.999999, torch.Generator().manual_seed(0))
+    assert every.tolist() == [[UNK_ID, UNK_ID, UNK_ID, EOS_ID], [UNK_ID, EOS_ID, PAD_ID, PAD_ID]]
+    # At rate r each position is dropped where the generator's uniform draw falls below r.
+    draws = torch.rand(src.shape, generator=torch.Generator().manual_seed(5))
+    half = drop_words(src, 0.5, torch.Generator().manual_seed(5))
+    expected = [[UNK_ID if d < 0.5 and t not in (EOS_ID, PAD_ID) else t for t, d in zip(row, drow)]
+                for row, drow in zip(src.tolist(), draws.tolist())]
+    assert half.tolist() == expected and half.tolist() != src.tolist()
+
+
+def test_word_dropout_trains_on_the_dropped_source():
+    # One step with word dropout 0.999999 on a copy of the model equals one step without dropout
+    # on sources whose words are all <unk>: the loss is computed on what drop_words returns.
+    torch.manual_seed(0)
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    twin = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    twin.load_state_dict(model.state_dict())
+    unk_examples = [([UNK_ID] * (len(s) - 1) + [EOS_ID], t) for s, t in EXAMPLES]
+    dropped = TrainConfig(batch_size=len(EXAMPLES), word_dropout=0.999999)
+    plain = TrainConfig(batch_size=len(EXAMPLES))
+    a = train_epoch(model, EXAMPLES, dropped, make_optimizer(model, dropped), torch.Generator().manual_seed(1),
+                    torch.device("cpu"), "x", False)
+    b = train_epoch(twin, unk_examples, plain, make_optimizer(twin, plain), torch.Generator().manual_seed(1),
+                    torch.device("cpu"), "x", False)
+    assert a == pytest.approx(b, abs=1e-6)
+
+
+def test_patience_stops_early_and_keeps_the_best_epoch():
+    torch.manual_seed(0)
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    # A learning rate this small leaves validation BLEU flat (0) from the first epoch: patience 2
+    # stops after epoch 3, keeping epoch 1 (ties go to the lower validation loss, then the earlier).
+    cfg = TrainConfig(epochs=20, batch_size=2, learning_rate=1e-9, patience=2)
+    result = fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg,
+                 torch.device("cpu"), 8)
+    assert len(result.history) == 3
+    assert result.best_epoch == min(result.history, key=lambda r: (-r["valid_bleu"], r["valid_loss"]))["epoch"]
+
+
+def test_plateau_schedule_cuts_the_rate_after_patience_epochs_without_gain():
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    optimizer = make_optimizer(model, TrainConfig(learning_rate=0.4))
+    scheduler = make_scheduler(optimizer, TrainConfig(lr_schedule="plateau", lr_plateau_patience=1,
+                                                      lr_decay_factor=0.5))
+    rates = []
+    for bleu in (10.0, 12.0, 12.0, 12.0, 13.0, 13.0, 13.0):
+        scheduler.step(bleu)
+        rates.append(optimizer.param_groups[0]["lr"])
+    # Patience 1: one epoch without gain is tolerated, the second in a row halves the rate.
+    assert rates == [0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1]
+    assert make_scheduler(optimizer, TrainConfig(lr_decay_every=0)) is None

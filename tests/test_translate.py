@@ -10,7 +10,7 @@ import torch
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import encode_pairs
 from seq2seq.data.vocab import Vocab
-from seq2seq.model.seq2seq import load_checkpoint, save_checkpoint
+from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.training import build_model, make_optimizer, train_epoch
 from seq2seq.translate import translate_lines
 

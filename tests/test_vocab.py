@@ -36,6 +36,42 @@ def test_save_load_round_trip(tmp_path):
 
 def test_build_vocabs_from_training_split(tmp_path):
     write_pairs(tmp_path / "train.tsv", [("je suis", "i am"), ("tu es", "you are")])
-    source, target = build_vocabs(tmp_path / "train.tsv", tmp_path / "s.txt", tmp_path / "t.txt", 1, 0)
+    source, target = build_vocabs(tmp_path / "train.tsv", tmp_path / "v", "word", 1, 0)
     assert set(source.itos[4:]) == {"je", "suis", "tu", "es"}
-    assert (tmp_path / "t.txt").read_text().splitlines()[4:] == ["am", "are", "i", "you"]
+    assert (tmp_path / "v" / "target.txt").read_text().splitlines()[4:] == ["am", "are", "i", "you"]
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["source.txt", "target.txt"]
+    assert source.kind == "word" and source.unknown_words("je suis ici") == ["ici"]
+
+
+# Normalised French as prepare writes it with keep_accents and keep_apostrophes on.
+FRENCH = ["je suis élève .", "tu es très grand .", "il est à l'école .", "nous sommes prêts .",
+          "elle est étudiante .", "je suis fatigué aujourd'hui .", "vous êtes très gentils .",
+          "ils sont à la maison .", "je suis content d'être ici .", "tu es prête ?"] * 3
+
+
+def test_pieces_round_trip_accents_apostrophes_and_unseen_words(tmp_path):
+    v = Vocab.build_pieces(FRENCH, 60)
+    assert v.kind == "bpe" and v.itos[:4] == ["<pad>", "<sos>", "<eos>", "<unk>"]
+    for sentence in ["je suis élève .", "il est à l'école .", "je suis fatigué aujourd'hui .",
+                     "tu es une tortue ?", "c'est étrange"]:  # the last two: words never seen
+        pieces = v.split(sentence)
+        ids = v.encode(pieces)
+        assert v.join(v.decode(ids + [EOS_ID])) == sentence
+    # Unseen words are spelled from known pieces: no <unk> as long as every letter was seen.
+    assert UNK_ID not in v.encode(v.split("tu es tortue")) and v.unknown_words("tu es tortue") == []
+    assert len(v.split("tortue")) > 1
+    # A letter never seen ("w", "z") cannot be spelled: that word, and only it, is unknown.
+    assert v.unknown_words("je suis wazo .") == ["wazo"]
+    # Saved with its model beside it, loaded back identical; trained twice, byte-identical.
+    v.save(tmp_path / "source.txt")
+    loaded = Vocab.load(tmp_path / "source.txt")
+    assert loaded.itos == v.itos and loaded.split("tu es tortue") == v.split("tu es tortue")
+    assert (tmp_path / "source.model").read_bytes() == Vocab.build_pieces(FRENCH, 60).pieces.bytes
+
+
+def test_build_vocabs_bpe_writes_models(tmp_path):
+    write_pairs(tmp_path / "train.tsv", [(f, "i am here .") for f in FRENCH])
+    source, target = build_vocabs(tmp_path / "train.tsv", tmp_path / "v", "bpe", size=60)
+    assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["source.model", "source.txt", "target.model",
+                                                                   "target.txt"]
+    assert len(source) <= 60 + 4 and target.join(target.split("i am here .")) == "i am here ."

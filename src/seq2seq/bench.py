@@ -25,11 +25,11 @@ from torch.nn import functional as F
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import Example
 from seq2seq.data.vocab import EOS_ID, SOS_ID, SPECIALS, Vocab
-from seq2seq.decoding import greedy_translate
 from seq2seq.flops import training_flops
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.seq2seq import ModelSettings, count_parameters
+from seq2seq.search import translate_ids
 from seq2seq.training import build_model, make_optimizer, train_epoch
 
 BENCH_KEYS = ("peak_gflops", "train_pairs_per_s", "achieved_gflops", "mfu", "per_word_pairs_per_s",
@@ -73,8 +73,9 @@ def synthetic_examples(lengths: Sequence[tuple[int, int]], source_size: int, tar
 
 class PerWordReference(nn.Module):
     """The original tutorial's training step at the same sizes: one sentence at a time, every LSTM
-    layer and direction stepped one word at a time with LSTM cells, attention and the output layer
-    one target word at a time, then backward and an optimizer step per sentence."""
+    layer and direction stepped one word at a time with LSTM cells, attention (with input feeding
+    when set) and the output layer one target word at a time, then backward and an optimizer step
+    per sentence."""
 
     def __init__(self, s: ModelSettings):
         super().__init__()
@@ -86,11 +87,17 @@ class PerWordReference(nn.Module):
             for layer in range(s.enc_num_layers) for _ in range(self.dirs))
         self.bridge = Bridge(s.enc_num_layers, enc_out, s.dec_num_layers, s.dec_hidden_size)
         self.tgt_embedding = nn.Embedding(s.target_vocab_size, s.dec_embedding_size)
+        self.feeding = s.input_feeding and s.attention != "none"
+        first_input = s.dec_embedding_size + (s.dec_hidden_size if self.feeding else 0)
         self.dec_cells = nn.ModuleList(
-            nn.LSTMCell(s.dec_embedding_size if layer == 0 else s.dec_hidden_size, s.dec_hidden_size)
+            nn.LSTMCell(first_input if layer == 0 else s.dec_hidden_size, s.dec_hidden_size)
             for layer in range(s.dec_num_layers))
-        self.attention = Attention(s.dec_hidden_size, enc_out) if s.attention else None
+        self.attention = Attention(s.attention, s.dec_hidden_size, enc_out) if s.attention != "none" else None
+        if self.attention is not None:
+            self.combine = nn.Linear(s.dec_hidden_size + enc_out, s.dec_hidden_size, bias=False)
         self.out = nn.Linear(s.dec_hidden_size, s.target_vocab_size)
+        if s.tie_embeddings:
+            self.out.weight = self.tgt_embedding.weight
 
     def _run_cell(self, cell: nn.LSTMCell, inputs: list[torch.Tensor]) -> tuple[list[torch.Tensor], tuple]:
         h = c = torch.zeros(1, cell.hidden_size, device=inputs[0].device)
@@ -122,13 +129,17 @@ class PerWordReference(nn.Module):
             values = torch.stack(inputs, dim=1)  # (1, src_len, enc)
             memory = self.attention.memory(values, torch.ones(values.shape[:2], dtype=torch.bool, device=device))
         total = torch.zeros((), device=device)
+        feed = torch.zeros(1, self.out.in_features, device=device)
         for prev, gold in zip([SOS_ID] + tgt[:-1], tgt):
             x = self.tgt_embedding(torch.tensor([prev], device=device))
+            if self.feeding:
+                x = torch.cat([x, feed], dim=-1)
             for k, cell in enumerate(self.dec_cells):
                 states[k] = cell(x, states[k])
                 x = states[k][0]
             if memory is not None:
-                x = self.attention(x.unsqueeze(1), memory).squeeze(1)
+                context = self.attention(x.unsqueeze(1), memory)[0].squeeze(1)
+                x = feed = torch.tanh(self.combine(torch.cat([x, context], dim=-1)))
             total = total + F.cross_entropy(self.out(x), torch.tensor([gold], device=device), reduction="sum")
         return total
 
@@ -174,7 +185,7 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     sources = [s for s, _ in examples]
 
     def decode() -> None:
-        greedy_translate(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out)
+        translate_ids(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out)
 
     decode()  # warm-up
     translate_rate = len(sources) / _timed(decode, device)

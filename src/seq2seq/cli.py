@@ -19,7 +19,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     tr = commands.add_parser("translate", help="translate sentences (arguments, or stdin one per line)",
                              description="Translate raw sentences with a trained model. Without "
-                             "arguments, reads stdin and prints one line per input line.")
+                             "arguments, reads stdin and prints one line per input line.",
+                             epilog="The default pipeline's model knows only short sentences (fewer than "
+                             "prepare.max_length = 10 words) whose English starts with I am, you are, he "
+                             "is, she is, we are, they are or their contractions (prepare.eng_prefixes). "
+                             "Words it never saw become <unk> (word vocabularies) and longer lines are "
+                             "truncated; both are reported on stderr, once per line. A BPE vocabulary "
+                             "(vocab.type=bpe) spells unseen words from pieces instead.")
     tr.add_argument("sentences", nargs="*", help="sentences to translate (default: read stdin)")
     tr.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                     help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL})")
@@ -99,7 +105,7 @@ def _bench(args: argparse.Namespace) -> None:
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
     from seq2seq.device import resolve_device
-    from seq2seq.model.seq2seq import load_checkpoint
+    from seq2seq.checkpoint import load_checkpoint
     from seq2seq.translate import translate_lines
 
     if args.max_output_length < 1 or args.batch_size < 1:

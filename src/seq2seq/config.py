@@ -25,6 +25,9 @@ DEFAULT_PREFIXES = (
 )
 DIRECTIONS = ("fra-eng", "eng-fra", "autoencode")
 OPTIMIZERS = ("sgd", "adam")
+ATTENTIONS = ("none", "dot", "general", "bahdanau")  # as seq2seq.model.attention.ATTENTION_KINDS
+VOCAB_TYPES = ("word", "bpe")
+LR_SCHEDULES = ("step", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -68,8 +71,10 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class VocabConfig:
-    min_count: int = _knob(1, "an integer >= 1", _positive)
-    max_size: int = _knob(0, "an integer >= 0 (0 means no limit)", lambda v: v >= 0)
+    type: str = _knob("word", *_choice(VOCAB_TYPES))
+    min_count: int = _knob(1, "an integer >= 1 (word vocabularies)", _positive)
+    max_size: int = _knob(0, "an integer >= 0 (0 means no limit; word vocabularies)", lambda v: v >= 0)
+    size: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50)
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,10 @@ class EncoderConfig(_LSTMConfig):
 
 @dataclass(frozen=True)
 class DecoderConfig(_LSTMConfig):
-    attention: bool = _knob(True, "true or false")
+    attention: str = _knob("general", "one of none, dot, general, bahdanau (the old true is general, false "
+                           "is none)", lambda v: v in ATTENTIONS)
+    input_feeding: bool = _knob(False, "true or false")
+    tie_embeddings: bool = _knob(False, "true or false")
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,11 @@ class TrainConfig:
     lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1)
     clip_grad_norm: float = _knob(1.0, "a number >= 0 (0 disables clipping)", lambda v: v >= 0)
     teacher_forcing_ratio: float = _knob(1.0, "a number in [0, 1]", lambda v: 0 <= v <= 1)
+    label_smoothing: float = _knob(0.0, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    word_dropout: float = _knob(0.0, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    patience: int = _knob(0, "an integer >= 0 (epochs; 0 never stops early)", lambda v: v >= 0)
+    lr_schedule: str = _knob("step", *_choice(LR_SCHEDULES))
+    lr_plateau_patience: int = _knob(2, "an integer >= 1 (epochs)", _positive)
     valid_fraction: float = _knob(0.05, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
     device: str = _knob("auto", *_choice(DEVICES))
 

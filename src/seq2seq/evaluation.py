@@ -13,11 +13,12 @@ import torch
 
 from seq2seq.data.batching import Example, batches, encode_pairs, encode_source
 from seq2seq.data.vocab import PAD_ID, Vocab
-from seq2seq.decoding import greedy_translate
+from seq2seq.checkpoint import load_checkpoint
 from seq2seq.device import resolve_device
 from seq2seq.fileio import Pair, atomic_open, read_pairs, write_json
 from seq2seq.metrics import corpus_scores, sequence_loss
-from seq2seq.model.seq2seq import Seq2Seq, load_checkpoint
+from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.search import translate_ids
 
 log = logging.getLogger("seq2seq.evaluate")
 REFERENCE_SEPARATOR = " | "
@@ -81,8 +82,7 @@ def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: 
     unless `n_bootstrap` is 0) and exact match (equal to any reference). `bleu_single_ref` scores
     every pair against its own reference alone, as published single-reference figures do."""
     loss, accuracy = teacher_forced_scores(model, data.examples, batch_size, device)
-    tokens = greedy_translate(model, data.source_ids, target, batch_size, max_len, device)
-    hypotheses = [" ".join(t) for t in tokens]
+    hypotheses = translate_ids(model, data.source_ids, target, batch_size, max_len, device)
     scores = corpus_scores(hypotheses, data.references, n_bootstrap)
     single = corpus_scores([hypotheses[i] for i in data.pair_source], [[r] for r in data.pair_references])
     exact = sum(h in refs for h, refs in zip(hypotheses, data.references)) / max(len(hypotheses), 1)

@@ -7,9 +7,12 @@ the model needs). A matrix product of (m, k) by (k, n) costs 2*m*k*n FLOPs (a mu
   `2 * 4H * (I + H)` for the four gates from the input (size I) and the previous state (size H).
   The first layer's input is the embedding; later layers read the previous layer's output.
 - Bridge (when it is not the identity): two linear maps, for h and c, once per sentence.
-- Decoder LSTM, per layer, per target step (words plus `<eos>`): `2 * 4H * (I + H)`.
-- Attention ("general"): the keys once per source token (`2 * enc * dec`); per target step the
-  scores (`2 * dec * S`), the context (`2 * S * enc`) and the combination (`2 * (dec + enc) * dec`).
+- Decoder LSTM, per layer, per target step (words plus `<eos>`): `2 * 4H * (I + H)`; with input
+  feeding the first layer's input is the embedding plus the previous attentional vector (I + dec).
+- Attention, per target step: the context (`2 * S * enc`) and the combination (`2 * (dec + enc) *
+  dec`), plus the scores: dot `2 * enc * S`; general `2 * dec * S` with the keys projected once
+  per source token (`2 * enc * dec`); bahdanau the keys likewise, the query (`2 * dec * dec`) and
+  the energy vector (`2 * dec * S`).
 - Output layer, per target step: `2 * dec * V`.
 
 Training costs three times the forward count: the backward pass multiplies each weight matrix twice,
@@ -44,11 +47,18 @@ def forward_flops(s: ModelSettings, src_len: int, tgt_len: int) -> int:
                                             directions)
     if not (s.enc_num_layers == s.dec_num_layers and enc_out == s.dec_hidden_size):
         flops += 2 * 2 * (s.enc_num_layers * enc_out) * (s.dec_num_layers * s.dec_hidden_size)
-    flops += tgt_len * _lstm_flops_per_token(s.dec_embedding_size, s.dec_hidden_size, s.dec_num_layers, 1)
-    if s.attention:
-        dec = s.dec_hidden_size
-        flops += src_len * 2 * enc_out * dec
-        flops += tgt_len * (2 * dec * src_len + 2 * src_len * enc_out + 2 * (dec + enc_out) * dec)
+    dec = s.dec_hidden_size
+    feeding = s.input_feeding and s.attention != "none"
+    flops += tgt_len * _lstm_flops_per_token(s.dec_embedding_size + (dec if feeding else 0), dec,
+                                             s.dec_num_layers, 1)
+    if s.attention != "none":
+        flops += tgt_len * (2 * src_len * enc_out + 2 * (dec + enc_out) * dec)
+        if s.attention == "dot":
+            flops += tgt_len * 2 * enc_out * src_len
+        else:
+            flops += src_len * 2 * enc_out * dec + tgt_len * 2 * dec * src_len
+        if s.attention == "bahdanau":
+            flops += tgt_len * 2 * dec * dec
     flops += tgt_len * 2 * s.dec_hidden_size * s.target_vocab_size
     return flops
 

@@ -15,15 +15,24 @@ from seq2seq.data.vocab import PAD_ID
 BOOTSTRAP_SEED = 12345  # sacrebleu's default seed for its bootstrap
 
 
-def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor) -> tuple[torch.Tensor, int]:
+def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor,
+                  label_smoothing: float = 0.0) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over non-pad target tokens, and the number of those tokens.
 
     logits (..., vocab), tgt_out (...): padded (batch, tgt_len) or already the scored tokens (n,).
-    Padding adds nothing to either.
+    Padding adds nothing to either. With `label_smoothing` e, each token's target distribution is
+    1 - e on the gold token plus e spread evenly over the vocabulary without `<pad>` (which is never
+    a target): loss = (1 - e) * -log p(gold) + e * mean over non-pad tokens v of -log p(v).
     """
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1),
-                           ignore_index=PAD_ID, reduction="sum")
-    return loss, int((tgt_out != PAD_ID).sum())
+    logits, tgt_out = logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1)
+    n = int((tgt_out != PAD_ID).sum())
+    if label_smoothing == 0.0:
+        return F.cross_entropy(logits, tgt_out, ignore_index=PAD_ID, reduction="sum"), n
+    keep = tgt_out != PAD_ID
+    log_probs = F.log_softmax(logits[keep], dim=-1)  # (n, vocab)
+    nll = -log_probs.gather(1, tgt_out[keep].unsqueeze(1)).squeeze(1)  # (n,)
+    uniform = -(log_probs.sum(-1) - log_probs[:, PAD_ID]) / (logits.size(-1) - 1)  # (n,)
+    return ((1 - label_smoothing) * nll + label_smoothing * uniform).sum(), n
 
 
 def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:

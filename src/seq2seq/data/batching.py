@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import torch
 
-from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
 from seq2seq.fileio import Pair
 
@@ -31,8 +30,8 @@ class Batch:
 
 
 def encode_source(sentence: str, vocab: Vocab) -> list[int]:
-    """Ids of a normalised sentence plus `<eos>`."""
-    return vocab.encode(tokenize(sentence)) + [EOS_ID]
+    """Ids of a normalised sentence's tokens (words or pieces, as the vocabulary cuts it) plus `<eos>`."""
+    return vocab.encode(vocab.split(sentence)) + [EOS_ID]
 
 
 def encode_pairs(pairs: Sequence[Pair], source: Vocab, target: Vocab) -> list[Example]:

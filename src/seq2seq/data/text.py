@@ -157,7 +157,8 @@ def prepare_file(raw_path: Path, pairs_path: Path, meta_path: Path, stats_path: 
         pairs = list(prepare_pairs(handle, direction, max_length, eng_prefixes, options, stats))
     check_kept(stats)
     write_pairs(pairs_path, pairs)
-    write_json(meta_path, {"direction": direction, "max_length": max_length, **asdict(options)})
+    write_json(meta_path, {"direction": direction, "max_length": max_length, "eng_prefixes": list(eng_prefixes),
+                           **asdict(options)})
     write_json(stats_path, stats.as_dict())
     log.info("read %d lines: %d malformed, %d too long, %d without an English prefix, %d duplicates; "
              "kept %d pairs", stats.read, stats.malformed, stats.too_long, stats.prefix_filtered,

@@ -1,4 +1,6 @@
-"""Luong-style global attention ("general" score), optional in the decoder."""
+"""Global attention over the encoder outputs: dot, general (Luong et al. 2015) or additive
+(Bahdanau et al. 2015) scores, padding masked. It returns its weights with the context, so
+heatmaps and anything else that reads alignments use the same code path as translation."""
 
 from __future__ import annotations
 
@@ -7,32 +9,63 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from seq2seq.errors import UserError
+
+ATTENTION_KINDS = ("none", "dot", "general", "bahdanau")
+
 
 @dataclass
 class Memory:
     """The encoder outputs as attention reads them; keys are projected once per batch, not per step."""
 
     values: torch.Tensor  # (batch, src_len, enc)
-    keys: torch.Tensor  # (batch, src_len, dec)
+    keys: torch.Tensor  # (batch, src_len, key): enc for dot, dec for general and bahdanau
     mask: torch.Tensor  # (batch, src_len), true at real tokens
+
+    def select(self, index: torch.Tensor) -> "Memory":
+        """The rows `index` (n,) of the batch, e.g. each sentence repeated per beam hypothesis."""
+        return Memory(self.values.index_select(0, index), self.keys.index_select(0, index),
+                      self.mask.index_select(0, index))
 
 
 class Attention(nn.Module):
-    """Score each encoder output against each decoder output with a bilinear form; mix the
-    context back in: `tanh(W [dec_out; context])`, the vector the output layer reads."""
+    """Score each encoder output against each decoder query, softmax over real source tokens only,
+    and return the weighted sum of encoder outputs (the context) with the weights.
 
-    def __init__(self, dec_size: int, enc_size: int):
+    - dot: `q . k` (needs equal query and encoder output sizes);
+    - general: `q . W k`;
+    - bahdanau: `v . tanh(W_q q + W_k k)`.
+    """
+
+    def __init__(self, kind: str, query_size: int, memory_size: int):
         super().__init__()
-        self.score = nn.Linear(enc_size, dec_size, bias=False)
-        self.combine = nn.Linear(dec_size + enc_size, dec_size, bias=False)
+        if kind not in ATTENTION_KINDS[1:]:
+            raise UserError(f"unknown attention {kind!r}: expected one of {', '.join(ATTENTION_KINDS[1:])}.")
+        if kind == "dot" and query_size != memory_size:
+            raise UserError(f"decoder.attention=dot compares decoder states (decoder.hidden_size "
+                            f"{query_size}) with encoder outputs of size {memory_size} (hidden_size, "
+                            "doubled when bidirectional); they must be equal: use general or bahdanau, "
+                            "or make the sizes match.")
+        self.kind = kind
+        self.key = nn.Linear(memory_size, query_size, bias=False) if kind != "dot" else None
+        if kind == "bahdanau":
+            self.query = nn.Linear(query_size, query_size, bias=False)
+            self.energy = nn.Linear(query_size, 1, bias=False)
 
     def memory(self, enc_out: torch.Tensor, src_mask: torch.Tensor) -> Memory:
         """Prepare enc_out (batch, src_len, enc) and src_mask (batch, src_len) for attending."""
-        return Memory(values=enc_out, keys=self.score(enc_out), mask=src_mask)
+        keys = self.key(enc_out) if self.key is not None else enc_out
+        return Memory(values=enc_out, keys=keys, mask=src_mask)
 
-    def forward(self, dec_out: torch.Tensor, memory: Memory) -> torch.Tensor:
-        """dec_out (batch, tgt_len, dec) -> attentional vectors (batch, tgt_len, dec)."""
-        scores = torch.bmm(dec_out, memory.keys.transpose(1, 2))  # (batch, tgt_len, src_len)
+    def forward(self, query: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (batch, steps, dec) -> context (batch, steps, enc), weights (batch, steps, src_len).
+
+        Each row of weights sums to one and is exactly zero at padding."""
+        if self.kind == "bahdanau":
+            energy = torch.tanh(self.query(query).unsqueeze(2) + memory.keys.unsqueeze(1))  # (b, steps, src, dec)
+            scores = self.energy(energy).squeeze(-1)  # (batch, steps, src_len)
+        else:
+            scores = torch.bmm(query, memory.keys.transpose(1, 2))  # (batch, steps, src_len)
         scores = scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
-        context = torch.bmm(torch.softmax(scores, dim=-1), memory.values)  # (batch, tgt_len, enc)
-        return torch.tanh(self.combine(torch.cat([dec_out, context], dim=-1)))
+        weights = torch.softmax(scores, dim=-1)
+        return torch.bmm(weights, memory.values), weights

@@ -9,10 +9,11 @@ from seq2seq.model.encoder import State
 
 
 class Bridge(nn.Module):
-    """Identity when layer counts and sizes match; otherwise learned linear maps for h and for c.
+    """Identity when layer counts and sizes match; otherwise learned maps `tanh(W s + b)` for h and
+    for c (tanh keeps the initial state in the range an LSTM's own states have).
 
-    The linear maps read every encoder layer at once (all layers, both directions concatenated), so
-    they cover a bidirectional encoder, different hidden sizes and different layer counts alike.
+    The maps read every encoder layer at once (all layers, both directions concatenated), so they
+    cover a bidirectional encoder, different hidden sizes and different layer counts alike.
     """
 
     def __init__(self, enc_layers: int, enc_size: int, dec_layers: int, dec_size: int):
@@ -33,5 +34,5 @@ class Bridge(nn.Module):
     def _map(self, linear: nn.Linear, state: torch.Tensor) -> torch.Tensor:
         batch = state.size(1)
         flat = state.transpose(0, 1).reshape(batch, -1)  # (batch, enc_layers * enc_size)
-        out = linear(flat).view(batch, self.dec_layers, self.dec_size)
+        out = torch.tanh(linear(flat)).view(batch, self.dec_layers, self.dec_size)
         return out.transpose(0, 1).contiguous()  # (dec_layers, batch, dec_size)

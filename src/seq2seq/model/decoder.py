@@ -1,49 +1,106 @@
-"""LSTM decoder with an output layer over the target vocabulary."""
+"""LSTM decoder: optional attention and input feeding, an output layer over the target vocabulary."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
+from seq2seq.errors import UserError
 from seq2seq.model.attention import Attention, Memory
-from seq2seq.model.encoder import State
+
+
+@dataclass
+class DecoderState:
+    """What the decoder carries from one step to the next."""
+
+    h: torch.Tensor  # (layers, batch, hidden)
+    c: torch.Tensor  # (layers, batch, hidden)
+    feed: torch.Tensor | None  # (batch, hidden): the previous attentional vector (input feeding only)
+
+    def select(self, index: torch.Tensor) -> "DecoderState":
+        """The rows `index` (n,) of the batch: beam search reorders hypotheses with it."""
+        return DecoderState(self.h.index_select(1, index), self.c.index_select(1, index),
+                            None if self.feed is None else self.feed.index_select(0, index))
 
 
 class Decoder(nn.Module):
     """Embedding, LSTM, optional attention over the encoder outputs, linear layer to vocabulary logits.
 
-    Without input feeding, attention needs only the LSTM outputs, so a teacher-forced sequence runs
-    through the LSTM in one call; step-by-step decoding uses the same `forward` with length 1.
+    With attention, each step's output is the attentional vector `tanh(W [h; context])` (Luong et
+    al. 2015). Input feeding gives that vector to the LSTM at the next step, beside the embedding,
+    so the decoder knows what it attended to; it makes the steps sequential. Without input feeding,
+    a teacher-forced target runs through the LSTM in one call.
+
+    Tied embeddings: the output layer reuses the target embedding matrix (needs embedding size ==
+    hidden size), a third fewer decoder parameters and a regulariser on small data.
     """
 
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int,
-                 dropout: float, encoder_output_size: int, attention: bool):
+                 dropout: float, encoder_output_size: int, attention: str, input_feeding: bool = False,
+                 tie_embeddings: bool = False):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(dropout)
-        self.rnn = nn.LSTM(embedding_size, hidden_size, num_layers, batch_first=True,
-                           dropout=dropout if num_layers > 1 else 0.0)
-        self.attention = Attention(hidden_size, encoder_output_size) if attention else None
+        self.attention = (Attention(attention, hidden_size, encoder_output_size) if attention != "none"
+                          else None)
+        # Without attention the LSTM's own output is what it would be fed: nothing to add.
+        self.input_feeding = input_feeding and self.attention is not None
+        self.hidden_size = hidden_size
+        self.rnn = nn.LSTM(embedding_size + (hidden_size if self.input_feeding else 0), hidden_size,
+                           num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
+        if self.attention is not None:
+            self.combine = nn.Linear(hidden_size + encoder_output_size, hidden_size, bias=False)
         self.out = nn.Linear(hidden_size, vocab_size)
+        if tie_embeddings:
+            if embedding_size != hidden_size:
+                raise UserError(f"decoder.tie_embeddings shares the target embedding with the output layer, "
+                                f"so decoder.embedding_size ({embedding_size}) must equal decoder.hidden_size "
+                                f"({hidden_size}): make them equal or set decoder.tie_embeddings=false.")
+            self.out.weight = self.embedding.weight
 
     def memory(self, enc_out: torch.Tensor, src_mask: torch.Tensor) -> Memory | None:
         """What the decoder reads of the encoder outputs at every step (None without attention)."""
         return self.attention.memory(enc_out, src_mask) if self.attention is not None else None
 
-    def forward(self, tgt_in: torch.Tensor, state: State,
-                memory: Memory | None) -> tuple[torch.Tensor, State]:
-        """Run `tgt_in` (batch, steps) from `state` ((layers, batch, hidden) each).
+    def initial_state(self, h: torch.Tensor, c: torch.Tensor) -> DecoderState:
+        """The state before the first step, from the bridged encoder state (each (layers, batch, hidden))."""
+        feed = h.new_zeros(h.size(1), self.hidden_size) if self.input_feeding else None
+        return DecoderState(h, c, feed)
 
-        Returns the vectors the output layer reads (batch, steps, hidden) and the new state; `project`
-        turns them into logits, so training can project only the positions it scores.
+    def forward(self, tgt_in: torch.Tensor, state: DecoderState, memory: Memory | None
+                ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
+        """Run `tgt_in` (batch, steps) from `state`.
+
+        Returns the vectors the output layer reads (batch, steps, hidden), after dropout; the new
+        state; and the attention weights (batch, steps, src_len), or None without attention.
+        `project` turns the vectors into logits, so training can project only the positions it scores.
         """
         embedded = self.dropout(self.embedding(tgt_in))  # (batch, steps, emb)
-        outputs, state = self.rnn(embedded, state)  # (batch, steps, hidden)
-        if self.attention is not None:
-            outputs = self.attention(outputs, memory)
-        return outputs, state
+        if not self.input_feeding:
+            outputs, (h, c) = self.rnn(embedded, (state.h, state.c))  # (batch, steps, hidden)
+            if self.attention is None:
+                return self.dropout(outputs), DecoderState(h, c, None), None
+            features, weights = self._attend(outputs, memory)
+            return features, DecoderState(h, c, None), weights
+        steps, all_weights, (h, c), feed = [], [], (state.h, state.c), state.feed
+        for t in range(tgt_in.size(1)):
+            x = torch.cat([embedded[:, t], feed], dim=-1).unsqueeze(1)  # (batch, 1, emb + hidden)
+            output, (h, c) = self.rnn(x, (h, c))
+            features, weights = self._attend(output, memory)  # (batch, 1, hidden), (batch, 1, src_len)
+            feed = features[:, 0]
+            steps.append(features)
+            all_weights.append(weights)
+        return torch.cat(steps, dim=1), DecoderState(h, c, feed), torch.cat(all_weights, dim=1)
+
+    def _attend(self, outputs: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
+        """LSTM outputs (batch, steps, hidden) -> attentional vectors after dropout, and the weights."""
+        context, weights = self.attention(outputs, memory)  # (batch, steps, enc), (batch, steps, src_len)
+        features = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))
+        return self.dropout(features), weights
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """Logits (..., vocab) of decoder vectors (..., hidden)."""
-        return self.out(self.dropout(features))
+        return self.out(features)

@@ -1,0 +1,57 @@
+"""Subword pieces with sentencepiece (BPE): rare and unseen words are spelled from frequent pieces."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import sentencepiece as spm
+
+from seq2seq.errors import UserError
+
+WORD_START = "\u2581"  # sentencepiece's "▁", marking a piece that begins a word
+
+
+def train_pieces(sentences: Iterable[str], size: int) -> bytes:
+    """Train a BPE model of about `size` pieces on normalised sentences; its serialised bytes.
+
+    The text is already normalised by `prepare`, so sentencepiece's own normalisation is off
+    ("identity"), and every character seen is kept (coverage 1.0). One thread and no sampling or
+    shuffling: the same sentences give the same model bytes. The size is a ceiling: small data may
+    run out of merges first.
+    """
+    sentences = [s for s in sentences if s.strip()]
+    if not sentences:
+        raise UserError("no training sentences to learn subword pieces from: check the split stage's output.")
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=model, vocab_size=size, model_type="bpe",
+            character_coverage=1.0, normalization_rule_name="identity", hard_vocab_limit=False,
+            bos_id=-1, eos_id=-1, pad_id=-1, unk_id=0, num_threads=1, shuffle_input_sentence=False,
+            input_sentence_size=0, minloglevel=2)
+    except RuntimeError as err:
+        raise UserError(f"sentencepiece could not learn {size} pieces ({err}): choose another "
+                        "vocab.size.") from None
+    return model.getvalue()
+
+
+class PieceModel:
+    """A trained sentencepiece model: sentence <-> pieces."""
+
+    def __init__(self, model: bytes):
+        self.bytes = model
+        self.processor = spm.SentencePieceProcessor(model_proto=model)
+
+    def pieces(self) -> list[str]:
+        """Every piece but sentencepiece's own `<unk>`, in the model's id order."""
+        sp = self.processor
+        return [sp.id_to_piece(i) for i in range(sp.get_piece_size()) if not (sp.is_unknown(i) or sp.is_control(i))]
+
+    def split(self, sentence: str) -> list[str]:
+        """Pieces of a normalised sentence, e.g. "je suis ornithorynque" -> ▁je ▁suis ▁or ni tho ..."""
+        return self.processor.encode(sentence, out_type=str)
+
+    def join(self, pieces: list[str]) -> str:
+        """Words again: pieces concatenated, `▁` read as a space."""
+        return "".join(pieces).replace(WORD_START, " ").strip()
