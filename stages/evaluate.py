@@ -5,21 +5,24 @@ from pathlib import Path
 
 from seq2seq.config import load_params
 from seq2seq.errors import run_main
-from seq2seq.evaluation import evaluate_file
+from seq2seq.scorecard import EvaluationOutputs, evaluate_file
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True, help="checkpoint from train")
     parser.add_argument("--test", type=Path, required=True, help="test pairs TSV")
+    parser.add_argument("--train", type=Path, required=True, help="training pairs TSV (which words are unseen)")
     parser.add_argument("--metrics", type=Path, required=True, help="output: metrics JSON")
     parser.add_argument("--samples", type=Path, required=True, help="output: sample predictions TSV")
     parser.add_argument("--signatures", type=Path, required=True, help="output: sacrebleu signatures")
+    parser.add_argument("--report", type=Path, required=True, help="output: scores by length and novelty TSV")
+    parser.add_argument("--attention", type=Path, required=True, help="output: folder of attention heatmaps")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     cfg = load_params(args.params, "evaluate")["evaluate"]
-    evaluate_file(args.model, args.test, args.metrics, args.samples, args.signatures, cfg.batch_size,
-                  cfg.max_output_length, cfg.num_samples, cfg.bootstrap_samples, cfg.device)
+    outputs = EvaluationOutputs(args.metrics, args.samples, args.signatures, args.report, args.attention)
+    evaluate_file(args.model, args.test, args.train, outputs, cfg)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 import pytest
 
-from seq2seq.evaluation import sample_rows
+from seq2seq.scorecard import sample_rows
 from seq2seq.metrics import corpus_scores, reference_streams
 
 

@@ -19,10 +19,9 @@ PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall .")
 TEXT = {"direction": "fra-eng", "max_length": 6, "keep_accents": False, "keep_apostrophes": False}
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
+def trained_checkpoint(path: Path, source: Vocab, target: Vocab) -> Path:
+    """A tiny model that knows PAIRS by heart, saved at `path`."""
     torch.manual_seed(0)
-    source, target = Vocab.build(s for s, _ in PAIRS), Vocab.build(t for _, t in PAIRS)
     model = build_model(EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0),
                         DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0), len(source), len(target))
     cfg = TrainConfig(batch_size=4, learning_rate=0.01)
@@ -30,9 +29,41 @@ def model_path(tmp_path_factory) -> Path:
     examples = encode_pairs(PAIRS, source, target)
     for _ in range(150):
         train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "fixture")
-    path = tmp_path_factory.mktemp("model") / "model.pt"
     save_checkpoint(path, model, source, target, TEXT)
     return path
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    source, target = Vocab.build(s for s, _ in PAIRS), Vocab.build(t for _, t in PAIRS)
+    return trained_checkpoint(tmp_path_factory.mktemp("model") / "model.pt", source, target)
+
+
+@pytest.fixture(scope="module")
+def bpe_model_path(tmp_path_factory) -> Path:
+    source, target = (Vocab.build_pieces([p[side] for p in PAIRS] * 5, 50) for side in (0, 1))
+    return trained_checkpoint(tmp_path_factory.mktemp("bpe") / "model.pt", source, target)
+
+
+def test_a_subword_checkpoint_translates_unchanged(bpe_model_path):
+    loaded = load_checkpoint(bpe_model_path)
+    assert loaded.source.kind == loaded.target.kind == "bpe"
+    result = cli("translate", "--model", str(bpe_model_path), "Je suis froid.", "Elle est ma soeur.")
+    assert result.returncode == 0, result.stderr
+    # Pieces are joined back into words: the output reads like the word model's.
+    assert result.stdout.decode().splitlines() == ["i am cold .", "she is my sister ."]
+    assert b"never seen" not in result.stderr  # every letter was seen: no unknown word
+
+
+def test_unknown_words_and_long_lines_are_named_once_per_line(model_path):
+    result = cli("translate", "--model", str(model_path), "Je suis froid.", "Je suis ornithorynque.",
+                 "je suis froid " * 3)
+    err = result.stderr.decode()
+    assert result.returncode == 0 and len(result.stdout.decode().splitlines()) == 3
+    assert "line 2: never seen in training: ornithorynque" in err and "line 1:" not in err
+    assert "line 3: 9 words, longer than any training sentence (5): truncated" in err
+    # One line about the model's domain, before the first note.
+    assert err.count("knows only sentences of fewer than 6 words") == 1
 
 
 def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:

@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL})")
     tr.add_argument("--max-output-length", type=int, default=20, help="longest translation in tokens")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
+    tr.add_argument("--beam", type=int, default=1, metavar="N",
+                    help="hypotheses kept per sentence; 1 (default) is greedy decoding")
+    tr.add_argument("--length-penalty", type=float, default=1.0, metavar="X",
+                    help="beam search ranks log-probability / length ** X (default 1.0: per token; "
+                    "0: the plain sum, which favours short translations)")
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     bench = commands.add_parser("bench", help="measure training and decoding throughput against the peak",
                                 description="Time the real training step, the original per-word loop and "
@@ -110,6 +115,11 @@ def _translate(args: argparse.Namespace) -> None:
 
     if args.max_output_length < 1 or args.batch_size < 1:
         raise UserError("--max-output-length and --batch-size must be at least 1.")
+    if args.beam < 1:
+        raise UserError(f"--beam must be at least 1 (1 is greedy decoding), not {args.beam}.")
+    if not 0 <= args.length_penalty < float("inf"):  # nan fails both comparisons
+        raise UserError(f"--length-penalty must be 0 or more (1.0 ranks by log-probability per token), "
+                        f"not {args.length_penalty}.")
     loaded = load_checkpoint(args.model, resolve_device(args.device))
     if args.sentences:
         lines = args.sentences
@@ -119,7 +129,8 @@ def _translate(args: argparse.Namespace) -> None:
         lines = (line.rstrip("\n") for line in stdin)
         if sys.stdin.isatty():
             args.batch_size = 1
-    for translation in translate_lines(loaded, lines, args.max_output_length, args.batch_size):
+    for translation in translate_lines(loaded, lines, args.max_output_length, args.batch_size, args.beam,
+                                       args.length_penalty):
         print(translation, flush=args.batch_size == 1)
 
 

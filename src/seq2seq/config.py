@@ -126,6 +126,9 @@ class TrainConfig:
 class EvaluateConfig:
     batch_size: int = _knob(256, "an integer >= 1", _positive)
     max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive)
+    beam_size: int = _knob(1, "an integer >= 1 (1 is greedy decoding)", _positive)
+    length_penalty: float = _knob(1.0, "a number >= 0 (0 ranks by total log-probability)", lambda v: v >= 0)
+    attention_plots: int = _knob(4, "an integer from 1 to 50", lambda v: 1 <= v <= 50)
     num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0)
     bootstrap_samples: int = _knob(1000, "0 (no confidence intervals) or an integer >= 40 (the 2.5th and "
                                    "97.5th percentiles need at least 40 resamples)", lambda v: v == 0 or v >= 40)

@@ -1,27 +1,21 @@
-"""Score a model on pairs: teacher-forced loss and accuracy, then greedy translations of each distinct
-source scored against all of its references (BLEU, chrF, exact match)."""
+"""Score a model on pairs: teacher-forced loss and accuracy, then translations of each distinct
+source scored against all of its references (BLEU, chrF, exact match). Training's validation and
+the evaluate stage (`seq2seq.scorecard`) both use it."""
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from seq2seq.data.batching import Example, batches, encode_pairs, encode_source
 from seq2seq.data.vocab import PAD_ID, Vocab
-from seq2seq.checkpoint import load_checkpoint
-from seq2seq.device import resolve_device
-from seq2seq.fileio import Pair, atomic_open, read_pairs, write_json
+from seq2seq.fileio import Pair
 from seq2seq.metrics import corpus_scores, sequence_loss
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.search import translate_ids
-
-log = logging.getLogger("seq2seq.evaluate")
-REFERENCE_SEPARATOR = " | "
 
 
 @torch.no_grad()
@@ -71,18 +65,20 @@ class ScoringSet:
 @dataclass
 class Evaluation:
     metrics: dict[str, float]  # flat numbers, rounded so that diffs stay stable
-    hypotheses: list[str]  # greedy translations of the distinct sources, in ScoringSet order
+    hypotheses: list[str]  # translations of the distinct sources, in ScoringSet order
     signatures: dict[str, str]  # how sacrebleu computed BLEU and chrF
 
 
 def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: int, max_len: int,
-                   device: torch.device, n_bootstrap: int = 0) -> Evaluation:
+                   device: torch.device, n_bootstrap: int = 0, beam_size: int = 1,
+                   length_penalty: float = 1.0) -> Evaluation:
     """Teacher-forced loss and accuracy over every pair; then each distinct source translated once
-    (greedy) and scored against all of its references: BLEU, chrF (with 95% confidence half-widths
+    (greedy, or beam search with `beam_size` > 1) and scored against all of its references: BLEU, chrF (with 95% confidence half-widths
     unless `n_bootstrap` is 0) and exact match (equal to any reference). `bleu_single_ref` scores
     every pair against its own reference alone, as published single-reference figures do."""
     loss, accuracy = teacher_forced_scores(model, data.examples, batch_size, device)
-    hypotheses = translate_ids(model, data.source_ids, target, batch_size, max_len, device)
+    hypotheses = translate_ids(model, data.source_ids, target, batch_size, max_len, device,
+                               beam_size=beam_size, length_penalty=length_penalty)
     scores = corpus_scores(hypotheses, data.references, n_bootstrap)
     single = corpus_scores([hypotheses[i] for i in data.pair_source], [[r] for r in data.pair_references])
     exact = sum(h in refs for h, refs in zip(hypotheses, data.references)) / max(len(hypotheses), 1)
@@ -94,40 +90,3 @@ def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: 
     signatures = {"bleu_signature": scores["bleu_signature"], "chrf_signature": scores["chrf_signature"],
                   "bleu_single_ref_signature": single["bleu_signature"]}
     return Evaluation(metrics, hypotheses, signatures)
-
-
-def sample_rows(n_rows: int, n_samples: int) -> list[int]:
-    """`n_samples` row indices spread evenly over `n_rows` (deterministic, not just the first rows)."""
-    n_samples = min(n_samples, n_rows)
-    return [i * n_rows // n_samples for i in range(n_samples)]
-
-
-def write_samples(path: Path, data: ScoringSet, hypotheses: Sequence[str], num_samples: int) -> None:
-    """Sample predictions spread over the distinct test sources, with all of each one's references
-    (joined by ` | `, which normalised text never contains)."""
-    with atomic_open(path) as handle:
-        handle.write("source\treferences\tprediction\n")
-        for i in sample_rows(len(data.sources), num_samples):
-            references = REFERENCE_SEPARATOR.join(data.references[i])
-            handle.write(f"{data.sources[i]}\t{references}\t{hypotheses[i]}\n")
-
-
-def evaluate_file(model_path: Path, test_path: Path, metrics_path: Path, samples_path: Path,
-                  signatures_path: Path, batch_size: int, max_output_length: int, num_samples: int,
-                  bootstrap_samples: int = 1000, device_name: str = "auto") -> dict:
-    """Evaluate the checkpoint on the test split; write metrics, signatures and sample predictions."""
-    device = resolve_device(device_name, "evaluate.device")
-    loaded = load_checkpoint(model_path, device)
-    data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
-    result = evaluate_model(loaded.model, data, loaded.target, batch_size, max_output_length, device,
-                            bootstrap_samples)
-    metrics = result.metrics
-    write_json(metrics_path, metrics)
-    write_json(signatures_path, result.signatures)
-    write_samples(samples_path, data, result.hypotheses, num_samples)
-    for i in sample_rows(len(data.sources), min(num_samples, 3)):
-        log.info("sample: %s -> %s (references: %s)", data.sources[i], result.hypotheses[i],
-                 REFERENCE_SEPARATOR.join(data.references[i]))
-    log.info("test, %d sources with %d references: %s", metrics["n_test"], metrics["n_references"],
-             ", ".join(f"{k} {v}" for k, v in sorted(metrics.items()) if not k.startswith("n_")))
-    return metrics

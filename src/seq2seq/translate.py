@@ -25,8 +25,9 @@ def describe_domain(text: dict) -> str:
 
 
 def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length: int,
-                    batch_size: int) -> Iterator[str]:
-    """Yield exactly one translation per input line, in order, `batch_size` lines at a time.
+                    batch_size: int, beam_size: int = 1, length_penalty: float = 1.0) -> Iterator[str]:
+    """Yield exactly one translation per input line, in order, `batch_size` lines at a time: greedy
+    with `beam_size` 1, else beam search scoring log-probability / length ** `length_penalty`.
 
     Lines that normalise to nothing (empty, or no letters) give empty output lines. One warning per
     line, when needed, names its unknown words (they become `<unk>`) and says when it is longer than
@@ -53,18 +54,19 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
             log.warning("line %d: %s", number, "; ".join(notes))
         chunk.append(" ".join(words[:max_tokens]))
         if len(chunk) >= batch_size:
-            yield from _translate_chunk(loaded, chunk, max_output_length, device)
+            yield from _translate_chunk(loaded, chunk, max_output_length, device, beam_size, length_penalty)
             chunk = []
-    yield from _translate_chunk(loaded, chunk, max_output_length, device)
+    yield from _translate_chunk(loaded, chunk, max_output_length, device, beam_size, length_penalty)
 
 
-def _translate_chunk(loaded: LoadedModel, sentences: list[str], max_output_length: int,
-                     device) -> list[str]:
+def _translate_chunk(loaded: LoadedModel, sentences: list[str], max_output_length: int, device,
+                     beam_size: int, length_penalty: float) -> list[str]:
     todo = [i for i, s in enumerate(sentences) if s]
     sources = [encode_source(sentences[i], loaded.source) for i in todo]
     outputs = [""] * len(sentences)
     if sources:
-        for i, sentence in zip(todo, translate_ids(loaded.model, sources, loaded.target, len(sources),
-                                                   max_output_length, device)):
+        translations = translate_ids(loaded.model, sources, loaded.target, len(sources), max_output_length,
+                                     device, beam_size=beam_size, length_penalty=length_penalty)
+        for i, sentence in zip(todo, translations):
             outputs[i] = sentence
     return outputs

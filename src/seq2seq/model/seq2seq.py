@@ -60,6 +60,13 @@ class Seq2Seq(nn.Module):
         return (self.decoder.project(features[:, 0]), state,
                 None if weights is None else weights[:, 0])
 
+    def alignments(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor | None:
+        """Attention weights (batch, tgt_len, src_len) while reading `tgt_in` (starting with `<sos>`),
+        e.g. a translation the model produced: the weights each output token was chosen with.
+        None without attention."""
+        state, memory = self.encode(src, src_lengths)
+        return self.decoder(tgt_in, state, memory)[2]
+
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None,
                 scored: torch.Tensor | None = None) -> torch.Tensor:

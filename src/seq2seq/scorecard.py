@@ -1,0 +1,115 @@
+"""The evaluate stage: score the test split and write what it found: metrics, signatures, sample
+translations, BLEU and chrF by source length and novelty, and attention heatmaps."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from seq2seq.checkpoint import LoadedModel, load_checkpoint
+from seq2seq.config import EvaluateConfig
+from seq2seq.data.batching import pad_sources
+from seq2seq.data.text import tokenize
+from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
+from seq2seq.device import resolve_device
+from seq2seq.evaluation import ScoringSet, evaluate_model
+from seq2seq.fileio import atomic_open, read_pairs, write_json
+from seq2seq.heatmaps import save_heatmap
+from seq2seq.report import breakdown
+from seq2seq.search import decode_batch
+
+log = logging.getLogger("seq2seq.evaluate")
+REFERENCE_SEPARATOR = " | "
+
+
+def sample_rows(n_rows: int, n_samples: int) -> list[int]:
+    """`n_samples` row indices spread evenly over `n_rows` (deterministic, not just the first rows)."""
+    n_samples = min(n_samples, n_rows)
+    return [i * n_rows // n_samples for i in range(n_samples)]
+
+
+def write_samples(path: Path, data: ScoringSet, hypotheses: Sequence[str], num_samples: int) -> None:
+    """Sample predictions spread over the distinct test sources, with all of each one's references
+    (joined by ` | `, which normalised text never contains)."""
+    with atomic_open(path) as handle:
+        handle.write("source\treferences\tprediction\n")
+        for i in sample_rows(len(data.sources), num_samples):
+            references = REFERENCE_SEPARATOR.join(data.references[i])
+            handle.write(f"{data.sources[i]}\t{references}\t{hypotheses[i]}\n")
+
+
+@dataclass(frozen=True)
+class EvaluationOutputs:
+    """Where the evaluate stage writes."""
+
+    metrics: Path  # flat numbers (JSON)
+    samples: Path  # sample translations (TSV)
+    signatures: Path  # how sacrebleu computed the scores (JSON)
+    report: Path  # BLEU and chrF by source length and novelty (TSV)
+    attention: Path  # folder of attention heatmaps (PNG)
+
+
+def write_report(path: Path, table: pd.DataFrame) -> None:
+    """The per-group table as TSV, atomically."""
+    with atomic_open(path) as handle:
+        table.to_csv(handle, sep="\t", index=False, lineterminator="\n")
+
+
+def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: int, max_len: int,
+                   beam_size: int, length_penalty: float, device: torch.device) -> list[Path]:
+    """Heatmaps of the first `count` sample sentences (the same rows as the samples file), each
+    decoded as evaluation decodes, as `folder/01.png`, `02.png`, ...; the folder holds nothing else.
+    A model without attention gets one image saying so."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    model, source, target = loaded.model, loaded.source, loaded.target
+    rows = sample_rows(len(data.sources), count)
+    if model.settings.attention == "none" or not rows:
+        path = folder / "01.png"
+        save_heatmap(path, ["-"], ["-"], [[0.0]], "no attention: decoder.attention is none")
+        return [path]
+    src, lengths = pad_sources([data.source_ids[i] for i in rows])
+    src = src.to(device)
+    ids = decode_batch(model, src, lengths, max_len, beam_size, length_penalty).tolist()
+    paths = []
+    for k, (i, out) in enumerate(zip(rows, ids), start=1):
+        out = out[:out.index(EOS_ID) + 1] if EOS_ID in out else out
+        tgt_in = torch.tensor([[SOS_ID] + out[:-1]], device=device)
+        weights = model.alignments(src[k - 1:k, :int(lengths[k - 1])], lengths[k - 1:k], tgt_in)[0]
+        path = folder / f"{k:02d}.png"
+        save_heatmap(path, source.split(data.sources[i]) + [EOS], [target.itos[t] for t in out], weights.tolist(),
+                     f"{data.sources[i]}  ->  {target.join(target.decode(out))}")
+        paths.append(path)
+    return paths
+
+
+def evaluate_file(model_path: Path, test_path: Path, train_path: Path, out: EvaluationOutputs,
+                  cfg: EvaluateConfig) -> dict:
+    """Evaluate the checkpoint on the test split: metrics, signatures, samples, the per-group report
+    (novelty judged against the training split's source words) and attention heatmaps."""
+    device = resolve_device(cfg.device, "evaluate.device")
+    loaded = load_checkpoint(model_path, device)
+    data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
+    result = evaluate_model(loaded.model, data, loaded.target, cfg.batch_size, cfg.max_output_length, device,
+                            cfg.bootstrap_samples, cfg.beam_size, cfg.length_penalty)
+    metrics = result.metrics
+    known = {w for s, _ in read_pairs(train_path) for w in tokenize(s)}
+    write_report(out.report, breakdown(data.sources, result.hypotheses, data.references, known))
+    write_heatmaps(out.attention, loaded, data, cfg.attention_plots, cfg.max_output_length, cfg.beam_size,
+                   cfg.length_penalty, device)
+    write_json(out.metrics, metrics)
+    write_json(out.signatures, result.signatures)
+    write_samples(out.samples, data, result.hypotheses, cfg.num_samples)
+    for i in sample_rows(len(data.sources), min(cfg.num_samples, 3)):
+        log.info("sample: %s -> %s (references: %s)", data.sources[i], result.hypotheses[i],
+                 REFERENCE_SEPARATOR.join(data.references[i]))
+    log.info("test, %d sources with %d references: %s", metrics["n_test"], metrics["n_references"],
+             ", ".join(f"{k} {v}" for k, v in sorted(metrics.items()) if not k.startswith("n_")))
+    return metrics
