@@ -54,8 +54,10 @@ def test_run_bench_reports_every_key():
     result = run_bench(TINY_ENC, TINY_DEC, TrainConfig(batch_size=4), 30, 30, [(4, 5), (6, 3)], 2, 8,
                        torch.device("cpu"), per_word_seconds=0.05)
     assert set(result) == {*BENCH_KEYS, "parameters"}
-    assert all(result[k] > 0 for k in BENCH_KEYS if k != "mfu")  # a tiny model's mfu rounds to 0
-    assert result["mfu"] == round(result["achieved_gflops"] / result["peak_gflops"], 3)
+    # A tiny model's mfu and achieved GFLOP/s (rounded to 0.001 and 0.1) can round to 0 on a busy machine.
+    assert all(result[k] > 0 for k in BENCH_KEYS if k not in ("mfu", "achieved_gflops"))
+    # mfu = achieved / peak, up to the rounding of each (achieved to 0.1, mfu to 0.001).
+    assert abs(result["mfu"] * result["peak_gflops"] - result["achieved_gflops"]) <= 0.05 + 0.0005 * result["peak_gflops"]
 
 
 def test_cli_bench_json_with_tiny_params(tmp_path):

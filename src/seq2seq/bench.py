@@ -9,7 +9,8 @@ the model and the loop, not the data. Reported:
   `mfu` = achieved / peak, for the real training step (`training.train_epoch`);
 - `per_word_pairs_per_s`: the original's loop (one sentence at a time, one LSTM step per word, the
   same sizes), and `speedup` = train_pairs_per_s / per_word_pairs_per_s;
-- `translate_sentences_per_s`: batched greedy decoding as `evaluate` runs it.
+- `translate_sentences_per_s`: batched greedy decoding as `evaluate` runs it;
+- `beam_sentences_per_s`: batched beam search with `BENCH_BEAM` hypotheses per sentence.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from seq2seq.search import translate_ids
 from seq2seq.training import build_model, make_optimizer, train_epoch
 
 BENCH_KEYS = ("peak_gflops", "train_pairs_per_s", "achieved_gflops", "mfu", "per_word_pairs_per_s",
-              "speedup", "translate_sentences_per_s")
+              "speedup", "translate_sentences_per_s", "beam_sentences_per_s")
+BENCH_BEAM = 5
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -184,14 +186,17 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     target = Vocab([*SPECIALS, *(f"w{i}" for i in range(target_size - len(SPECIALS)))])
     sources = [s for s, _ in examples]
 
-    def decode() -> None:
-        translate_ids(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out)
+    def decode(beam: int = 1) -> None:
+        translate_ids(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out,
+                      beam_size=beam)
 
     decode()  # warm-up
     translate_rate = len(sources) / _timed(decode, device)
+    beam_rate = len(sources) / _timed(lambda: decode(BENCH_BEAM), device)
     per_word = per_word_pairs_per_s(model.settings, cfg, examples, device, per_word_seconds)
     return {"peak_gflops": round(peak, 1), "train_pairs_per_s": round(train_rate, 1),
             "achieved_gflops": round(achieved, 1), "mfu": round(achieved / peak, 3),
             "per_word_pairs_per_s": round(per_word, 1), "speedup": round(train_rate / per_word, 1),
             "translate_sentences_per_s": round(translate_rate, 1),
+            "beam_sentences_per_s": round(beam_rate, 1),
             "parameters": count_parameters(model)}
