@@ -1,11 +1,32 @@
-"""DVC stage `train`: fit the LSTM encoder-decoder; write checkpoint, per-epoch history and metrics."""
+"""DVC stage `train`: fit the LSTM encoder-decoder; write checkpoint, per-epoch history and metrics,
+and log each epoch through dvclive. With train.processes above 1, torch DDP trains in that many
+processes; the first one logs and writes."""
 
 import argparse
+import os
+from contextlib import nullcontext
 from pathlib import Path
 
 from seq2seq.config import load_params
+from seq2seq.device import THREADS_VARIABLE, thread_count, use_threads
+from seq2seq.distributed import Workers, launch
 from seq2seq.errors import run_main
+from seq2seq.live import check_layout, discard, dvclive_epochs
 from seq2seq.training import train_file
+
+
+def train(workers: Workers, args: argparse.Namespace, params: dict, threads: int) -> None:
+    """One training process (each sets its own thread count: spawned processes start afresh)."""
+    use_threads(threads)
+    live = dvclive_epochs(args.live_metrics, args.live_plots) if workers.is_main else nullcontext()
+    try:
+        with live as on_epoch:
+            train_file(args.train, args.vocab, args.text, args.model, args.history, args.metrics,
+                       params["encoder"], params["decoder"], params["train"], on_epoch, workers)
+    except BaseException:
+        if workers.is_main:  # dvclive's files of a run that saved no model must not pass for finished
+            discard(args.live_metrics, args.live_plots)
+        raise
 
 
 def main() -> None:
@@ -16,11 +37,20 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True, help="output: checkpoint")
     parser.add_argument("--history", type=Path, required=True, help="output: per-epoch TSV")
     parser.add_argument("--metrics", type=Path, required=True, help="output: training metrics JSON")
+    parser.add_argument("--live-metrics", type=Path, required=True, help="output: dvclive's DIR/metrics.json")
+    parser.add_argument("--live-plots", type=Path, required=True, help="output: dvclive's DIR/plots")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     p = load_params(args.params, "encoder", "decoder", "train")
-    train_file(args.train, args.vocab, args.text, args.model, args.history,
-               args.metrics, p["encoder"], p["decoder"], p["train"])
+    check_layout(args.live_metrics, args.live_plots)
+    processes = p["train"].processes
+    threads = thread_count(p["train"].threads, os.environ.get(THREADS_VARIABLE), processes)
+    try:
+        launch(train, processes, args, p, threads)
+    except BaseException:
+        # Again once every process has ended: rank 0 cannot clean up if it was killed outright.
+        discard(args.live_metrics, args.live_plots)
+        raise
 
 
 if __name__ == "__main__":

@@ -47,3 +47,11 @@ def mirror(tmp_path: Path) -> tuple[Path, str]:
     folder = tmp_path / "mirror"
     folder.mkdir()
     return folder, make_zip(folder / "fra-eng.zip")
+
+
+# Tiny test models keep the original architecture and plain training unless a test says otherwise:
+# the defaults (bidirectional, input feeding, tied embeddings, label smoothing, word dropout) are
+# each tested on their own, and memorising a few pairs exactly needs no regularisation.
+PLAIN_ENC = {"bidirectional": False}
+PLAIN_DEC = {"input_feeding": False, "tie_embeddings": False}
+PLAIN_TRAIN = {"label_smoothing": 0.0, "word_dropout": 0.0, "patience": 0}

@@ -11,10 +11,10 @@ from seq2seq.bench import BENCH_KEYS, PerWordReference, run_bench, synthetic_exa
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.fileio import write_pairs
 from seq2seq.training import build_model
-from tests.conftest import REPO
+from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, REPO
 
-TINY_ENC = EncoderConfig(embedding_size=8, hidden_size=8, dropout=0.0)
-TINY_DEC = DecoderConfig(embedding_size=8, hidden_size=8, dropout=0.0)
+TINY_ENC = EncoderConfig(embedding_size=8, hidden_size=8, dropout=0.0, **PLAIN_ENC)
+TINY_DEC = DecoderConfig(embedding_size=8, hidden_size=8, dropout=0.0, **PLAIN_DEC)
 
 
 def test_synthetic_examples_have_the_drawn_lengths():
@@ -28,7 +28,8 @@ def test_per_word_reference_computes_the_same_loss_as_the_batched_model():
     for bidirectional, feeding, kind in ((False, False, "general"), (True, True, "bahdanau")):
         torch.manual_seed(0)
         enc = EncoderConfig(embedding_size=6, hidden_size=5, dropout=0.0, bidirectional=bidirectional)
-        dec = DecoderConfig(embedding_size=7, hidden_size=5, dropout=0.0, attention=kind, input_feeding=feeding)
+        dec = DecoderConfig(embedding_size=7, hidden_size=5, dropout=0.0, attention=kind, input_feeding=feeding,
+                            tie_embeddings=False)
         model = build_model(enc, dec, 11, 13).eval()
         ref = PerWordReference(model.settings).eval()
         ref.src_embedding.weight.data.copy_(model.encoder.embedding.weight)

@@ -17,6 +17,7 @@ from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 from seq2seq.search import beam_search, greedy_search, translate_ids
 from seq2seq.training import build_model, make_optimizer, train_epoch
+from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN
 
 CONFIGS = [
     {"attention": "none"},
@@ -90,7 +91,7 @@ def half_trained_model(overrides: dict) -> tuple[Seq2Seq, torch.Tensor, torch.Te
     source, target = Vocab.build(s for s, _ in TINY_PAIRS), Vocab.build(t for _, t in TINY_PAIRS)
     model = random_model(0, len(target), sharpness=1.0, source_vocab_size=len(source), **overrides)
     examples = encode_pairs(TINY_PAIRS, source, target)
-    cfg = TrainConfig(batch_size=len(examples), learning_rate=0.03)
+    cfg = TrainConfig(batch_size=len(examples), learning_rate=0.03, **PLAIN_TRAIN)
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     for _ in range(20):
         train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "tiny", progress=False)
@@ -249,9 +250,10 @@ def checkpoint(tmp_path_factory) -> Path:
     """A tiny model that knows PAIRS by heart (about a second of training)."""
     torch.manual_seed(0)
     source, target = Vocab.build(s for s, _ in PAIRS), Vocab.build(t for _, t in PAIRS)
-    enc, dec = (c(embedding_size=16, hidden_size=32, dropout=0.0) for c in (EncoderConfig, DecoderConfig))
+    enc = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_ENC)
+    dec = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_DEC)
     model = build_model(enc, dec, len(source), len(target))
-    cfg = TrainConfig(batch_size=4, learning_rate=0.01)
+    cfg = TrainConfig(batch_size=4, learning_rate=0.01, **PLAIN_TRAIN)
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     examples = encode_pairs(PAIRS, source, target)
     for _ in range(150):

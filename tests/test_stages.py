@@ -66,7 +66,10 @@ def test_interrupted_training_writes_nothing(tmp_path):
     params = write_params(tmp_path / "p.yaml", train__epochs=1000, train__batch_size=2)
     proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / "vocab"), "--text", str(tmp_path / "text.json"),
                  "--model", str(tmp_path / "out" / "model.pt"), "--history", str(tmp_path / "out" / "history.tsv"),
-                 "--metrics", str(tmp_path / "out" / "train.json"), params=params)
+                 "--metrics", str(tmp_path / "out" / "train.json"),
+                 "--live-metrics", str(tmp_path / "out" / "live" / "metrics.json"),
+                 "--live-plots", str(tmp_path / "out" / "live" / "plots"),
+                 params=params, cwd=tmp_path)  # outside this repository, dvclive leaves it alone
     for line in proc.stderr:  # wait until training is under way: the first epoch's log line
         if "epoch 1/1000:" in line:
             break
@@ -75,3 +78,14 @@ def test_interrupted_training_writes_nothing(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_a_bad_thread_count_names_the_variable(tmp_path):
+    # The stage reads SEQ2SEQ_THREADS before anything else; test_device.py tries more values.
+    proc = stage("evaluate", "--model", "m", "--test", "t", "--train", "t", "--metrics", "m", "--samples", "s",
+                 "--signatures", "s", "--report", "r", "--attention", "a", params=write_params(tmp_path / "p.yaml"),
+                 env={"SEQ2SEQ_THREADS": "two"})
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert err.strip() == ("error: SEQ2SEQ_THREADS='two' is not a thread count: set it to an integer >= 0 (0: "
+                           "torch's default, as many as cores) or unset it to use the threads value in params.yaml.")

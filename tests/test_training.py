@@ -11,7 +11,9 @@ from seq2seq.evaluation import ScoringSet
 from seq2seq.metrics import sequence_loss
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.search import translate_ids
-from seq2seq.training import build_model, drop_words, fit, make_optimizer, make_scheduler, train_epoch
+from seq2seq.training import (build_model, drop_words, fit, make_optimizer, make_scheduler, shard_batch,
+                              train_epoch)
+from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN
 
 PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
          ("il est heureux .", "he is happy ."), ("nous sommes amis .", "we are friends ."),
@@ -19,8 +21,8 @@ PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall .")
 SOURCE = Vocab.build(s for s, _ in PAIRS)
 TARGET = Vocab.build(t for _, t in PAIRS)
 EXAMPLES = encode_pairs(PAIRS, SOURCE, TARGET)
-TINY_ENC = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0)
-TINY_DEC = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0)
+TINY_ENC = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_ENC)
+TINY_DEC = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_DEC)
 
 
 def test_loss_ignores_padding():
@@ -47,8 +49,9 @@ def overfit_model(bidirectional: bool = False, attention: str = "general", **dec
     """A tiny model trained on PAIRS until it knows them by heart; returns it and its last loss."""
     torch.manual_seed(0)
     enc = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, bidirectional=bidirectional)
-    dec = DecoderConfig(**{"embedding_size": 16, "hidden_size": 32, "dropout": 0.0, "attention": attention, **dec})
-    cfg = TrainConfig(epochs=1, batch_size=len(EXAMPLES), learning_rate=0.01)
+    dec = DecoderConfig(**{"embedding_size": 16, "hidden_size": 32, "dropout": 0.0, "attention": attention,
+                           **PLAIN_DEC, **dec})
+    cfg = TrainConfig(epochs=1, batch_size=len(EXAMPLES), learning_rate=0.01, **PLAIN_TRAIN)
     model = build_model(enc, dec, len(SOURCE), len(TARGET))
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     for _ in range(150):
@@ -140,8 +143,8 @@ def test_word_dropout_trains_on_the_dropped_source():
     twin = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
     twin.load_state_dict(model.state_dict())
     unk_examples = [([UNK_ID] * (len(s) - 1) + [EOS_ID], t) for s, t in EXAMPLES]
-    dropped = TrainConfig(batch_size=len(EXAMPLES), word_dropout=0.999999)
-    plain = TrainConfig(batch_size=len(EXAMPLES))
+    dropped = TrainConfig(batch_size=len(EXAMPLES), **{**PLAIN_TRAIN, "word_dropout": 0.999999})
+    plain = TrainConfig(batch_size=len(EXAMPLES), **PLAIN_TRAIN)
     a = train_epoch(model, EXAMPLES, dropped, make_optimizer(model, dropped), torch.Generator().manual_seed(1),
                     torch.device("cpu"), "x", False)
     b = train_epoch(twin, unk_examples, plain, make_optimizer(twin, plain), torch.Generator().manual_seed(1),
@@ -173,3 +176,19 @@ def test_plateau_schedule_cuts_the_rate_after_patience_epochs_without_gain():
     # Patience 1: one epoch without gain is tolerated, the second in a row halves the rate.
     assert rates == [0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1]
     assert make_scheduler(optimizer, TrainConfig(lr_decay_every=0)) is None
+
+
+def test_on_epoch_gets_each_history_row_as_it_ends():
+    torch.manual_seed(0)
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    rows = []
+    cfg = TrainConfig(epochs=2, batch_size=2)
+    result = fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg,
+                 torch.device("cpu"), 8, on_epoch=rows.append)
+    assert rows == result.history and [r["epoch"] for r in rows] == [1, 2]
+
+
+def test_one_process_shard_is_the_whole_batch_with_its_token_count():
+    batch, tokens, weight = shard_batch(EXAMPLES, [0, 1, 2], 0.0, torch.Generator())
+    assert batch.indices == [0, 1, 2] and weight == 1.0
+    assert tokens == sum(len(EXAMPLES[i][1]) for i in (0, 1, 2))  # targets end in <eos>, no padding counted

@@ -29,6 +29,7 @@ ATTENTIONS = ("none", "dot", "general", "bahdanau")  # as seq2seq.model.attentio
 VOCAB_TYPES = ("word", "bpe")
 LR_SCHEDULES = ("step", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
+THREADS_ALLOWED = "an integer >= 0 (CPU threads per process; 0: torch's default, as many as cores)"
 
 
 def _knob(default: Any, allowed: str, check: Callable[[Any], bool] = lambda v: True) -> Any:
@@ -71,7 +72,7 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class VocabConfig:
-    type: str = _knob("word", *_choice(VOCAB_TYPES))
+    type: str = _knob("bpe", *_choice(VOCAB_TYPES))
     min_count: int = _knob(1, "an integer >= 1 (word vocabularies)", _positive)
     max_size: int = _knob(0, "an integer >= 0 (0 means no limit; word vocabularies)", lambda v: v >= 0)
     size: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50)
@@ -84,42 +85,44 @@ class _LSTMConfig:
     embedding_size: int = _knob(256, "an integer >= 1", _positive)
     hidden_size: int = _knob(256, "an integer >= 1", _positive)
     num_layers: int = _knob(1, "an integer >= 1", _positive)
-    dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    dropout: float = _knob(0.3, "a number in [0, 1)", lambda v: 0 <= v < 1)
 
 
 @dataclass(frozen=True)
 class EncoderConfig(_LSTMConfig):
-    bidirectional: bool = _knob(False, "true or false")
+    bidirectional: bool = _knob(True, "true or false")
 
 
 @dataclass(frozen=True)
 class DecoderConfig(_LSTMConfig):
     attention: str = _knob("general", "one of none, dot, general, bahdanau (the old true is general, false "
                            "is none)", lambda v: v in ATTENTIONS)
-    input_feeding: bool = _knob(False, "true or false")
-    tie_embeddings: bool = _knob(False, "true or false")
+    input_feeding: bool = _knob(True, "true or false")
+    tie_embeddings: bool = _knob(True, "true or false")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     seed: int = _knob(1, "an integer >= 0", lambda v: v >= 0)
-    epochs: int = _knob(25, "an integer >= 1", _positive)
+    epochs: int = _knob(10, "an integer >= 1", _positive)
     batch_size: int = _knob(64, "an integer >= 1", _positive)
     optimizer: str = _knob("adam", *_choice(OPTIMIZERS))
-    learning_rate: float = _knob(0.001, "a number > 0", lambda v: v > 0)
+    learning_rate: float = _knob(0.002, "a number > 0", lambda v: v > 0)
     momentum: float = _knob(0.9, "a number in [0, 1) (sgd only)", lambda v: 0 <= v < 1)
     weight_decay: float = _knob(0.0, "a number >= 0", lambda v: v >= 0)
-    lr_decay_every: int = _knob(15, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0)
+    lr_decay_every: int = _knob(7, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0)
     lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1)
     clip_grad_norm: float = _knob(1.0, "a number >= 0 (0 disables clipping)", lambda v: v >= 0)
     teacher_forcing_ratio: float = _knob(1.0, "a number in [0, 1]", lambda v: 0 <= v <= 1)
-    label_smoothing: float = _knob(0.0, "a number in [0, 1)", lambda v: 0 <= v < 1)
-    word_dropout: float = _knob(0.0, "a number in [0, 1)", lambda v: 0 <= v < 1)
-    patience: int = _knob(0, "an integer >= 0 (epochs; 0 never stops early)", lambda v: v >= 0)
+    label_smoothing: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    word_dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    patience: int = _knob(3, "an integer >= 0 (epochs; 0 never stops early)", lambda v: v >= 0)
     lr_schedule: str = _knob("step", *_choice(LR_SCHEDULES))
     lr_plateau_patience: int = _knob(2, "an integer >= 1 (epochs)", _positive)
     valid_fraction: float = _knob(0.05, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
     device: str = _knob("auto", *_choice(DEVICES))
+    threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0)
+    processes: int = _knob(1, "an integer >= 1 (training processes; above 1, torch DDP)", _positive)
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,7 @@ class EvaluateConfig:
     bootstrap_samples: int = _knob(1000, "0 (no confidence intervals) or an integer >= 40 (the 2.5th and "
                                    "97.5th percentiles need at least 40 resamples)", lambda v: v == 0 or v >= 40)
     device: str = _knob("auto", *_choice(DEVICES))
+    threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0)
 
 
 SECTIONS: dict[str, type] = {

@@ -1,10 +1,18 @@
-"""Pick the torch device: CUDA when present and asked for, else CPU."""
+"""Where torch runs: the device (CUDA when present and asked for, else CPU) and how many CPU threads
+each process uses."""
 
 from __future__ import annotations
+
+import logging
 
 import torch
 
 from seq2seq.errors import UserError
+
+log = logging.getLogger("seq2seq.device")
+# Read by the stage scripts (never by the library) and passed in: it overrides train.threads and
+# evaluate.threads without touching params.yaml, so DVC reruns nothing when only it changes.
+THREADS_VARIABLE = "SEQ2SEQ_THREADS"
 
 
 def resolve_device(name: str, key: str = "--device") -> torch.device:
@@ -14,3 +22,26 @@ def resolve_device(name: str, key: str = "--device") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError(f"{key} is cuda but no CUDA GPU is visible: set {key} to auto or cpu.")
     return torch.device(name)
+
+
+def thread_count(param: int, override: str | None = None, processes: int = 1) -> int:
+    """Torch threads for each of `processes` processes: `override` (the value of SEQ2SEQ_THREADS,
+    unless unset or empty) wins over `param` (a params.yaml value); 0 means torch's default (as many
+    as cores, or OMP_NUM_THREADS), shared out among the processes so that they do not fight."""
+    count = param
+    if override is not None and override.strip():
+        try:
+            count = int(override)
+        except ValueError:
+            count = -1
+        if count < 0:
+            raise UserError(f"{THREADS_VARIABLE}={override!r} is not a thread count: set it to an integer "
+                            ">= 0 (0: torch's default, as many as cores) or unset it to use the threads "
+                            "value in params.yaml.")
+    return count or max(1, torch.get_num_threads() // processes)
+
+
+def use_threads(count: int) -> None:
+    """Make torch use `count` threads in this process (intra-op: matrix products, LSTM steps)."""
+    torch.set_num_threads(count)
+    log.info("torch uses %d CPU thread(s)", count)

@@ -1,5 +1,5 @@
 """Batched training with teacher forcing, validation each epoch, early stopping, and best-epoch
-checkpointing."""
+checkpointing; in one process, or in several with DistributedDataParallel (`seq2seq.distributed`)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import Example, bucketed_chunks, collate, encode_pairs
+from seq2seq.data.batching import Batch, Example, bucketed_chunks, collate, encode_pairs
 from seq2seq.data.split import grouped_split
 from seq2seq.checkpoint import save_checkpoint
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab, load_vocabs
 from seq2seq.device import resolve_device
+from seq2seq.distributed import SINGLE, Workers, all_sum, from_main, process_group, shard
 from seq2seq.errors import UserError
 from seq2seq.evaluation import ScoringSet, evaluate_model
 from seq2seq.fileio import atomic_open, read_json, read_pairs, write_json
@@ -29,6 +31,7 @@ from seq2seq.model.seq2seq import ModelSettings, Seq2Seq, count_parameters
 log = logging.getLogger("seq2seq.train")
 HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_bleu", "learning_rate")
 VALID_BATCH_SIZE = 256  # validation only decodes: larger batches than training are fine
+EpochLog = Callable[[dict], None]  # called with each epoch's history row, e.g. to log it with dvclive
 
 
 def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target_size: int) -> Seq2Seq:
@@ -61,34 +64,57 @@ def drop_words(src: torch.Tensor, rate: float, generator: torch.Generator) -> to
     return src.masked_fill(drop & (src != PAD_ID) & (src != EOS_ID), UNK_ID)
 
 
-def train_epoch(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, optimizer: torch.optim.Optimizer,
-                generator: torch.Generator, device: torch.device, desc: str, progress: bool = True) -> float:
+def shard_batch(examples: Sequence[Example], chunk: list[int], word_dropout: float, generator: torch.Generator,
+                workers: Workers = SINGLE) -> tuple[Batch, int, float]:
+    """The batch of `examples[chunk]` with source word dropout, cut to this process's rows; the
+    number of scored target tokens in the whole batch; this process's loss weight.
+
+    Every process collates the whole batch and draws its word dropout from the same `generator`,
+    so they all stay in step with one process; each then keeps its rows (`distributed.shard`),
+    still padded to the whole batch's width, as one process would run them.
+    """
+    batch = collate([examples[i] for i in chunk], chunk)
+    batch.src = drop_words(batch.src, word_dropout, generator)
+    tokens = int((batch.tgt_out != PAD_ID).sum())
+    if workers.world_size == 1:
+        return batch, tokens, 1.0
+    rows, weight = shard(len(chunk), workers)
+    return Batch(batch.src[rows], batch.src_lengths[rows], batch.tgt_in[rows], batch.tgt_out[rows],
+                 batch.indices[rows]), tokens, weight
+
+
+def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainConfig,
+                optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device, desc: str,
+                progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None) -> float:
     """One pass over shuffled `examples`; returns the mean per-token training loss (label-smoothed
     when `cfg.label_smoothing` is set: the objective being minimised). `progress` shows a bar with
-    the loss and pairs/s."""
+    the loss and pairs/s. With several `workers`, `model` is wrapped in DDP and every process walks
+    the same batches, each training on its share of every batch. `forcing` draws teacher forcing
+    (default: `generator`)."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
     chunks = bucketed_chunks(examples, cfg.batch_size, generator)
     with tqdm(chunks, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=not progress) as bar:
         for step, chunk in enumerate(bar, start=1):
-            batch = collate([examples[i] for i in chunk], chunk)
-            batch.src = drop_words(batch.src, cfg.word_dropout, generator)
+            batch, n, weight = shard_batch(examples, chunk, cfg.word_dropout, generator, workers)
             batch = batch.to(device)
             scored = batch.tgt_out != PAD_ID  # (batch, tgt_len)
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio, generator,
-                           scored)  # (tokens, vocab)
-            loss, n = sequence_loss(logits, batch.tgt_out[scored], cfg.label_smoothing)
-            value = loss.item()  # the one host sync of the step
+            logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio,
+                           generator if forcing is None else forcing, scored)  # (tokens, vocab)
+            loss = sequence_loss(logits, batch.tgt_out[scored], cfg.label_smoothing)[0] * weight
+            value = all_sum(loss, workers)  # the whole batch's summed loss: the one host sync of the step
             if not math.isfinite(value):
                 raise UserError(f"the training loss became {value} ({desc}, batch {step}); no model "
                                 f"was written. Lower train.learning_rate (now {cfg.learning_rate}) or set "
                                 "train.clip_grad_norm (e.g. 1.0).")
             optimizer.zero_grad()
-            (loss / n).backward()
+            # DDP averages the processes' gradients: scaled by their number, the average is the
+            # gradient of the whole batch's loss over its n tokens, exactly what one process takes.
+            (loss * workers.world_size / n).backward()
             if cfg.clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
             optimizer.step()
-            total, tokens, pairs = total + value, tokens + n, pairs + len(batch.indices)
+            total, tokens, pairs = total + value, tokens + n, pairs + len(chunk)
             bar.set_postfix(loss=f"{total / tokens:.3f}", pairs_s=f"{pairs / (time.perf_counter() - start):.0f}",
                             refresh=False)
     return total / max(tokens, 1)
@@ -112,33 +138,69 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
     return torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_decay_every, cfg.lr_decay_factor)
 
 
+def step_scheduler(scheduler: torch.optim.lr_scheduler.LRScheduler | None, bleu: float) -> None:
+    """End-of-epoch step: the plateau schedule looks at validation BLEU, the step schedule counts."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(bleu)
+    elif scheduler is not None:
+        scheduler.step()
+
+
+def replicate(model: Seq2Seq, seed: int, device: torch.device,
+              workers: Workers) -> tuple[torch.nn.Module, torch.Generator | None]:
+    """What to train and what draws teacher forcing: `model` and None (the shared generator) alone;
+    with several processes, `model` in DDP and a generator of this process's own."""
+    if workers.world_size == 1:
+        return model, None
+    # Dropout and teacher forcing draw per sentence of a process's own rows, so each process gets
+    # its own streams; the shared generator keeps batches and word dropout alike in every process.
+    own_seed = seed * workers.world_size + workers.rank
+    torch.manual_seed(own_seed)
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return net, torch.Generator().manual_seed(own_seed)
+
+
+def validate(model: Seq2Seq, valid: ScoringSet, target: Vocab, max_len: int, device: torch.device,
+             workers: Workers = SINGLE) -> dict[str, float]:
+    """Validation loss and BLEU; with several processes rank 0 scores and tells the others, so that
+    all of them schedule and stop alike."""
+    scores = None
+    if workers.is_main:
+        metrics = evaluate_model(model, valid, target, VALID_BATCH_SIZE, max_len, device).metrics
+        scores = {"loss": metrics["loss"], "bleu": metrics["bleu"]}
+    return from_main(scores, workers)
+
+
 def fit(model: Seq2Seq, train: Sequence[Example], valid: ScoringSet, target: Vocab, cfg: TrainConfig,
-        device: torch.device, max_len: int) -> FitResult:
+        device: torch.device, max_len: int, on_epoch: EpochLog | None = None,
+        workers: Workers = SINGLE) -> FitResult:
     """Train for up to `cfg.epochs`, scoring the validation slice each epoch; keep the epoch with the
     best validation BLEU (ties: lower validation loss). With `cfg.patience`, stop once that many
-    epochs in a row have not improved on the best."""
+    epochs in a row have not improved on the best. `on_epoch` gets each epoch's history row. With
+    several `workers`, only rank 0 keeps the best weights and calls `on_epoch`."""
     generator = torch.Generator().manual_seed(cfg.seed)
+    net, forcing = replicate(model, cfg.seed, device, workers)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
     history, best, best_key = [], None, None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(model, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}")
-        scores = evaluate_model(model, valid, target, VALID_BATCH_SIZE, max_len, device).metrics
-        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            scheduler.step(scores["bleu"])
-        elif scheduler is not None:
-            scheduler.step()
+        train_loss = train_epoch(net, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
+                                 workers.is_main, workers, forcing)
+        scores = validate(model, valid, target, max_len, device, workers)
+        step_scheduler(scheduler, scores["bleu"])
         row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],
                "valid_bleu": scores["bleu"], "learning_rate": lr}
         history.append(row)
         # Wall-clock time goes to the log only: git-tracked outputs must repeat byte for byte.
         log.info("epoch %d/%d: train loss %.4f, valid loss %.4f, valid BLEU %.2f, %.1fs", epoch, cfg.epochs,
                  train_loss, scores["loss"], scores["bleu"], time.perf_counter() - start)
+        if on_epoch is not None and workers.is_main:
+            on_epoch(row)
         key = (scores["bleu"], -scores["loss"])
         if best_key is None or key > best_key:
-            best_key, best = key, (epoch, copy.deepcopy(model.state_dict()))
+            best_key, best = key, (epoch, copy.deepcopy(model.state_dict()) if workers.is_main else {})
         if cfg.patience and epoch - best[0] >= cfg.patience:
             log.info("no better validation BLEU for %d epochs: stopping early after epoch %d", cfg.patience, epoch)
             break
@@ -155,9 +217,10 @@ def write_history(path: Path, history: Sequence[dict]) -> None:
 
 def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: Path,
                history_path: Path, metrics_path: Path, enc: EncoderConfig, dec: DecoderConfig,
-               cfg: TrainConfig) -> FitResult:
+               cfg: TrainConfig, on_epoch: EpochLog | None = None, workers: Workers = SINGLE) -> FitResult:
     """The train stage: carve a validation slice from the training split, fit, write checkpoint,
-    history and training metrics."""
+    history and training metrics. Every one of several `workers` reads the inputs and trains its
+    share; rank 0 alone calls `on_epoch` and writes, once the others have left the group."""
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device, "train.device")
     (source, target), text = load_vocabs(vocab_dir), read_json(text_path)
@@ -165,12 +228,16 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
         raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
     fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed,
                                            "train.valid_fraction")
-    model = build_model(enc, dec, len(source), len(target)).to(device)
-    log.info("training on %s: %d pairs, %d validation pairs, %d parameters", device, len(fit_pairs),
-             len(valid_pairs), count_parameters(model))
     start = time.perf_counter()
-    result = fit(model, encode_pairs(fit_pairs, source, target),
-                 ScoringSet.from_pairs(valid_pairs, source, target), target, cfg, device, text["max_length"])
+    with process_group(workers, device) as device:
+        model = build_model(enc, dec, len(source), len(target)).to(device)
+        log.info("training on %s%s: %d pairs, %d validation pairs, %d parameters", device,
+                 f" in {workers.world_size} processes" if workers.world_size > 1 else "", len(fit_pairs),
+                 len(valid_pairs), count_parameters(model))
+        result = fit(model, encode_pairs(fit_pairs, source, target), ScoringSet.from_pairs(valid_pairs, source, target),
+                     target, cfg, device, text["max_length"], on_epoch, workers)
+    if not workers.is_main:
+        return result
     log.info("trained %d epochs in %.1f s; keeping epoch %d", len(result.history), time.perf_counter() - start,
              result.best_epoch)
     model.load_state_dict(result.best_state)

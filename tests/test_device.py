@@ -1,0 +1,32 @@
+"""Thread counts: params.yaml's value, the SEQ2SEQ_THREADS override, and torch's default shared out."""
+
+import pytest
+import torch
+
+from seq2seq.device import thread_count, use_threads
+from seq2seq.errors import UserError
+
+
+def test_the_variable_overrides_the_param_and_zero_shares_out_the_cores():
+    cores = torch.get_num_threads()
+    assert thread_count(3) == 3
+    assert thread_count(3, "2") == 2 and thread_count(0, " 5 ") == 5
+    assert thread_count(3, "") == 3 and thread_count(3, None) == 3  # set but empty counts as unset
+    assert thread_count(0) == cores
+    assert thread_count(0, "0", processes=2) == max(1, cores // 2)
+    assert thread_count(0, processes=cores + 1) == 1  # never below one thread
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5"])
+def test_a_bad_variable_is_named(value):
+    with pytest.raises(UserError, match=rf"SEQ2SEQ_THREADS='{value}' is not a thread count.*integer >= 0"):
+        thread_count(0, value)
+
+
+def test_use_threads_sets_torch():
+    before = torch.get_num_threads()
+    try:
+        use_threads(1)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
