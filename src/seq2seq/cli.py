@@ -31,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL})")
     tr.add_argument("--max-output-length", type=int, default=20, help="longest translation in tokens")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
-    tr.add_argument("--beam", type=int, default=1, metavar="N",
-                    help="hypotheses kept per sentence; 1 (default) is greedy decoding")
+    tr.add_argument("--beam", type=int, default=5, metavar="N",
+                    help="hypotheses kept per sentence (default 5, as the evaluate stage); 1 is greedy decoding")
     tr.add_argument("--length-penalty", type=float, default=1.0, metavar="X",
                     help="beam search ranks log-probability / length ** X (default 1.0: per token; "
                     "0: the plain sum, which favours short translations)")

@@ -129,7 +129,7 @@ class TrainConfig:
 class EvaluateConfig:
     batch_size: int = _knob(256, "an integer >= 1", _positive)
     max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive)
-    beam_size: int = _knob(1, "an integer >= 1 (1 is greedy decoding)", _positive)
+    beam_size: int = _knob(5, "an integer >= 1 (1 is greedy decoding)", _positive)
     length_penalty: float = _knob(1.0, "a number >= 0 (0 ranks by total log-probability)", lambda v: v >= 0)
     attention_plots: int = _knob(4, "an integer from 1 to 50", lambda v: 1 <= v <= 50)
     num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0)
