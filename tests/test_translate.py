@@ -57,12 +57,25 @@ def test_a_subword_checkpoint_translates_unchanged(bpe_model_path):
     assert b"never seen" not in result.stderr  # every letter was seen: no unknown word
 
 
+def test_a_checkpoint_with_its_training_words_names_unseen_words_even_with_pieces(bpe_model_path, tmp_path):
+    # The train stage stores the training sources' words; pieces can spell "grande", but the model
+    # never saw it, and the user is told so.
+    loaded = load_checkpoint(bpe_model_path)
+    words = sorted({w for s, _ in PAIRS for w in s.split()})
+    save_checkpoint(tmp_path / "m.pt", loaded.model, loaded.source, loaded.target, TEXT, words)
+    assert load_checkpoint(tmp_path / "m.pt").source_words == frozenset(words)
+    result = cli("translate", "--model", str(tmp_path / "m.pt"), "Je suis froid.", "Elle est grande.")
+    err = result.stderr.decode()
+    assert result.returncode == 0 and len(result.stdout.decode().splitlines()) == 2
+    assert "line 2: never seen in training (spelled from pieces): grande" in err and "line 1:" not in err
+
+
 def test_unknown_words_and_long_lines_are_named_once_per_line(model_path):
     result = cli("translate", "--model", str(model_path), "Je suis froid.", "Je suis ornithorynque.",
                  "je suis froid " * 3)
     err = result.stderr.decode()
     assert result.returncode == 0 and len(result.stdout.decode().splitlines()) == 3
-    assert "line 2: never seen in training: ornithorynque" in err and "line 1:" not in err
+    assert "line 2: never seen in training (read as <unk>): ornithorynque" in err and "line 1:" not in err
     assert "line 3: 9 words, longer than any training sentence (5): truncated" in err
     # One line about the model's domain, before the first note.
     assert err.count("knows only sentences of fewer than 6 words") == 1

@@ -18,13 +18,17 @@ from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 CHECKPOINT_FORMAT = 2  # 2: attention kinds, input feeding, tied embeddings, subword vocabularies
 
 
-def save_checkpoint(path: Path, model: Seq2Seq, source: Vocab, target: Vocab, text: dict[str, Any]) -> None:
-    """Save weights with the settings, vocabularies and text options needed to use them, atomically."""
+def save_checkpoint(path: Path, model: Seq2Seq, source: Vocab, target: Vocab, text: dict[str, Any],
+                    source_words: list[str] | None = None) -> None:
+    """Save weights with the settings, vocabularies and text options needed to use them, atomically;
+    `source_words`, the sorted words of the training sources, let translation name unseen words
+    even when a piece vocabulary can spell them."""
     payload = {"format": CHECKPOINT_FORMAT, "settings": asdict(model.settings),
                "state_dict": model.state_dict(), "source_vocab": source.itos,
                "target_vocab": target.itos, "text": text,
                "source_pieces": source.pieces.bytes if source.pieces is not None else None,
-               "target_pieces": target.pieces.bytes if target.pieces is not None else None}
+               "target_pieces": target.pieces.bytes if target.pieces is not None else None,
+               "source_words": source_words}
     # Through an open handle: given a path, torch.save records the (random) temporary file name in
     # the archive, and the checkpoint's bytes, hence dvc.lock, would differ on every run.
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
@@ -37,6 +41,7 @@ class LoadedModel:
     source: Vocab
     target: Vocab
     text: dict[str, Any]
+    source_words: frozenset[str] | None = None  # training source words, when the checkpoint has them
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> LoadedModel:
@@ -65,4 +70,5 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> LoadedMod
         raise UserError(f"{path} does not match this version's model ({err}): retrain it with "
                         "dvc repro train.") from None
     model.eval()
-    return LoadedModel(model, source, target, text)
+    words = payload.get("source_words")
+    return LoadedModel(model, source, target, text, frozenset(words) if words is not None else None)

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import Batch, Example, bucketed_chunks, collate, encode_pairs
 from seq2seq.data.split import grouped_split
+from seq2seq.data.text import tokenize
 from seq2seq.checkpoint import save_checkpoint
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab, load_vocabs
 from seq2seq.device import resolve_device
@@ -241,7 +242,8 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
     log.info("trained %d epochs in %.1f s; keeping epoch %d", len(result.history), time.perf_counter() - start,
              result.best_epoch)
     model.load_state_dict(result.best_state)
-    save_checkpoint(model_path, model, source, target, text)
+    words = sorted({w for s, _ in fit_pairs + valid_pairs for w in tokenize(s)})
+    save_checkpoint(model_path, model, source, target, text, words)
     write_history(history_path, result.history)
     best = result.history[result.best_epoch - 1]
     write_json(metrics_path, {"best_epoch": result.best_epoch, "epochs_run": len(result.history),

@@ -42,9 +42,13 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
     for number, line in enumerate(lines, start=1):
         words = tokenize(normalize(line, options))
         notes = []
-        unknown = list(dict.fromkeys(loaded.source.unknown_words(" ".join(words))))
+        if loaded.source_words is not None:
+            unknown = [w for w in words if w not in loaded.source_words]
+        else:
+            unknown = loaded.source.unknown_words(" ".join(words))
         if unknown:
-            notes.append("never seen in training: " + ", ".join(unknown))
+            how = "spelled from pieces" if loaded.source.kind == "bpe" else "read as <unk>"
+            notes.append(f"never seen in training ({how}): " + ", ".join(dict.fromkeys(unknown)))
         if len(words) > max_tokens:
             notes.append(f"{len(words)} words, longer than any training sentence ({max_tokens}): truncated")
         if notes:
