@@ -63,7 +63,7 @@ def write_report(path: Path, table: pd.DataFrame) -> None:
 
 def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: int, max_len: int,
                    beam_size: int, length_penalty: float, device: torch.device) -> list[Path]:
-    """Heatmaps of the first `count` sample sentences (the same rows as the samples file), each
+    """Heatmaps of `count` test sources spread evenly over the test set (as the samples are), each
     decoded as evaluation decodes, as `folder/01.png`, `02.png`, ...; the folder holds nothing else.
     A model without attention gets one image saying so."""
     if folder.exists():
