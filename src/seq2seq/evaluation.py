@@ -73,9 +73,10 @@ def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: 
                    device: torch.device, n_bootstrap: int = 0, beam_size: int = 1,
                    length_penalty: float = 1.0) -> Evaluation:
     """Teacher-forced loss and accuracy over every pair; then each distinct source translated once
-    (greedy, or beam search with `beam_size` > 1) and scored against all of its references: BLEU, chrF (with 95% confidence half-widths
-    unless `n_bootstrap` is 0) and exact match (equal to any reference). `bleu_single_ref` scores
-    every pair against its own reference alone, as published single-reference figures do."""
+    (greedy, or beam search with `beam_size` > 1) and scored against all of its references: BLEU,
+    chrF (with 95% confidence half-widths unless `n_bootstrap` is 0) and exact match (equal to any
+    reference). `bleu_single_ref` scores every pair against its own reference alone, as published
+    single-reference figures do."""
     loss, accuracy = teacher_forced_scores(model, data.examples, batch_size, device)
     hypotheses = translate_ids(model, data.source_ids, target, batch_size, max_len, device,
                                beam_size=beam_size, length_penalty=length_penalty)

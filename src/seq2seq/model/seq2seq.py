@@ -60,6 +60,7 @@ class Seq2Seq(nn.Module):
         return (self.decoder.project(features[:, 0]), state,
                 None if weights is None else weights[:, 0])
 
+    @torch.no_grad()
     def alignments(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor | None:
         """Attention weights (batch, tgt_len, src_len) while reading `tgt_in` (starting with `<sos>`),
         e.g. a translation the model produced: the weights each output token was chosen with.
