@@ -14,7 +14,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True, help="checkpoint from train")
     parser.add_argument("--test", type=Path, required=True, help="test pairs TSV")
-    parser.add_argument("--train", type=Path, required=True, help="training pairs TSV (which words are unseen)")
     parser.add_argument("--metrics", type=Path, required=True, help="output: metrics JSON")
     parser.add_argument("--samples", type=Path, required=True, help="output: sample predictions TSV")
     parser.add_argument("--signatures", type=Path, required=True, help="output: sacrebleu signatures")
@@ -25,7 +24,7 @@ def main() -> None:
     cfg = load_params(args.params, "evaluate")["evaluate"]
     use_threads(thread_count(cfg.threads, os.environ.get(THREADS_VARIABLE)))
     outputs = EvaluationOutputs(args.metrics, args.samples, args.signatures, args.report, args.attention)
-    evaluate_file(args.model, args.test, args.train, outputs, cfg)
+    evaluate_file(args.model, args.test, outputs, cfg)
 
 
 if __name__ == "__main__":

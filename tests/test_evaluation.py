@@ -44,15 +44,14 @@ def test_each_source_once_against_all_its_references(model):
 
 
 def test_evaluate_file_writes_samples_report_and_heatmaps(model, tmp_path):
-    save_checkpoint(tmp_path / "model.pt", model, SOURCE, TARGET, {"max_length": 10})
-    write_pairs(tmp_path / "test.tsv", TEST)
     # Training saw only "je suis ...": the second test source's words are all unseen.
-    write_pairs(tmp_path / "train.tsv", [("je suis froid .", "i am cold .")])
+    save_checkpoint(tmp_path / "model.pt", model, SOURCE, TARGET, {"max_length": 10}, ["je", "suis", "froid", "."])
+    write_pairs(tmp_path / "test.tsv", TEST)
     out = EvaluationOutputs(tmp_path / "metrics.json", tmp_path / "samples.tsv", tmp_path / "signatures.json",
                             tmp_path / "report.tsv", tmp_path / "attention")
     cfg = EvaluateConfig(batch_size=2, max_output_length=10, num_samples=5, bootstrap_samples=0,
                          attention_plots=2, device="cpu")
-    metrics = evaluate_file(tmp_path / "model.pt", tmp_path / "test.tsv", tmp_path / "train.tsv", out, cfg)
+    metrics = evaluate_file(tmp_path / "model.pt", tmp_path / "test.tsv", out, cfg)
     assert "bleu_ci95" not in metrics  # 0 bootstrap samples: no interval
     assert (tmp_path / "samples.tsv").read_text().splitlines() == [
         "source\treferences\tprediction",
@@ -67,8 +66,7 @@ def test_evaluate_file_writes_samples_report_and_heatmaps(model, tmp_path):
     first = (tmp_path / "attention" / "01.png").read_bytes()
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     # A rerun rewrites the folder with the same bytes (nothing left over, nothing that varies).
-    evaluate_file(tmp_path / "model.pt", tmp_path / "test.tsv", tmp_path / "train.tsv", out,
-                  replace(cfg, attention_plots=1))
+    evaluate_file(tmp_path / "model.pt", tmp_path / "test.tsv", out, replace(cfg, attention_plots=1))
     assert sorted(p.name for p in (tmp_path / "attention").iterdir()) == ["01.png"]
     assert (tmp_path / "attention" / "01.png").read_bytes() == first
 

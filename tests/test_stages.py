@@ -82,7 +82,7 @@ def test_interrupted_training_writes_nothing(tmp_path):
 
 def test_a_bad_thread_count_names_the_variable(tmp_path):
     # The stage reads SEQ2SEQ_THREADS before anything else; test_device.py tries more values.
-    proc = stage("evaluate", "--model", "m", "--test", "t", "--train", "t", "--metrics", "m", "--samples", "s",
+    proc = stage("evaluate", "--model", "m", "--test", "t", "--metrics", "m", "--samples", "s",
                  "--signatures", "s", "--report", "r", "--attention", "a", params=write_params(tmp_path / "p.yaml"),
                  env={"SEQ2SEQ_THREADS": "two"})
     _, err = proc.communicate(timeout=60)

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from seq2seq.data.subword import PieceModel
+from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import Vocab
 from seq2seq.errors import UserError
 from seq2seq.fileio import atomic_path
@@ -42,6 +43,14 @@ class LoadedModel:
     target: Vocab
     text: dict[str, Any]
     source_words: frozenset[str] | None = None  # training source words, when the checkpoint has them
+
+    def unseen_words(self, sentence: str) -> list[str]:
+        """Words of a normalised sentence that the model never saw in training: judged by the
+        checkpoint's training words (the train stage stores them, so a piece vocabulary that can
+        spell a word does not hide that it is new), else by what the vocabulary reads as `<unk>`."""
+        if self.source_words is not None:
+            return [w for w in tokenize(sentence) if w not in self.source_words]
+        return self.source.unknown_words(sentence)
 
 
 def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> LoadedModel:

@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, int, str]:
     """(source, target) token counts with `<eos>`, vocabulary sizes, and where they came from."""
     from seq2seq.data.text import tokenize
-    from seq2seq.data.vocab import Vocab
+    from seq2seq.data.vocab import SOURCE_FILE, TARGET_FILE, load_vocabs
     from seq2seq.fileio import read_pairs
 
     if args.pairs.is_file():
@@ -71,9 +71,9 @@ def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, 
                             "stage, or pass --pairs of a file that does not exist to use --length.")
     else:
         lengths, origin = [(args.length + 1, args.length + 1)], f"{args.length} words each"
-    paths = (args.vocab / "source.txt", args.vocab / "target.txt")
-    if all(p.is_file() for p in paths):
-        return lengths, len(Vocab.load(paths[0])), len(Vocab.load(paths[1])), origin
+    if all((args.vocab / name).is_file() for name in (SOURCE_FILE, TARGET_FILE)):
+        source, target = load_vocabs(args.vocab)
+        return lengths, len(source), len(target), origin
     return lengths, args.vocab_size, args.vocab_size, origin
 
 

@@ -25,10 +25,10 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor,
     a target): loss = (1 - e) * -log p(gold) + e * mean over non-pad tokens v of -log p(v).
     """
     logits, tgt_out = logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1)
-    n = int((tgt_out != PAD_ID).sum())
+    keep = tgt_out != PAD_ID
+    n = int(keep.sum())
     if label_smoothing == 0.0:
         return F.cross_entropy(logits, tgt_out, ignore_index=PAD_ID, reduction="sum"), n
-    keep = tgt_out != PAD_ID
     log_probs = F.log_softmax(logits[keep], dim=-1)  # (n, vocab)
     nll = -log_probs.gather(1, tgt_out[keep].unsqueeze(1)).squeeze(1)  # (n,)
     uniform = -(log_probs.sum(-1) - log_probs[:, PAD_ID]) / (logits.size(-1) - 1)  # (n,)

@@ -90,17 +90,18 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
     return paths
 
 
-def evaluate_file(model_path: Path, test_path: Path, train_path: Path, out: EvaluationOutputs,
-                  cfg: EvaluateConfig) -> dict:
+def evaluate_file(model_path: Path, test_path: Path, out: EvaluationOutputs, cfg: EvaluateConfig) -> dict:
     """Evaluate the checkpoint on the test split: metrics, signatures, samples, the per-group report
-    (novelty judged against the training split's source words) and attention heatmaps."""
+    (novelty judged by the training words the checkpoint carries) and attention heatmaps."""
     device = resolve_device(cfg.device, "evaluate.device")
     loaded = load_checkpoint(model_path, device)
     data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
     result = evaluate_model(loaded.model, data, loaded.target, cfg.batch_size, cfg.max_output_length, device,
                             cfg.bootstrap_samples, cfg.beam_size, cfg.length_penalty)
     metrics = result.metrics
-    known = {w for s, _ in read_pairs(train_path) for w in tokenize(s)}
+    # Novelty as the checkpoint knows it (its training words), so this stage needs no training split.
+    unseen = {w for s in data.sources for w in loaded.unseen_words(s)}
+    known = {w for s in data.sources for w in tokenize(s)} - unseen
     write_report(out.report, breakdown(data.sources, result.hypotheses, data.references, known))
     write_heatmaps(out.attention, loaded, data, cfg.attention_plots, cfg.max_output_length, cfg.beam_size,
                    cfg.length_penalty, device)

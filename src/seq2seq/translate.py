@@ -42,10 +42,7 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
     for number, line in enumerate(lines, start=1):
         words = tokenize(normalize(line, options))
         notes = []
-        if loaded.source_words is not None:
-            unknown = [w for w in words if w not in loaded.source_words]
-        else:
-            unknown = loaded.source.unknown_words(" ".join(words))
+        unknown = loaded.unseen_words(" ".join(words))
         if unknown:
             how = "spelled from pieces" if loaded.source.kind == "bpe" else "read as <unk>"
             notes.append(f"never seen in training ({how}): " + ", ".join(dict.fromkeys(unknown)))
