@@ -8,16 +8,16 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from seq2seq.config import load_params
-from seq2seq.device import THREADS_VARIABLE, thread_count, use_threads
+from seq2seq.device import THREADS_VARIABLE, thread_count, thread_origin, use_threads
 from seq2seq.distributed import Workers, launch
 from seq2seq.errors import run_main
 from seq2seq.live import check_layout, discard, dvclive_epochs
 from seq2seq.training import train_file
 
 
-def train(workers: Workers, args: argparse.Namespace, params: dict, threads: int) -> None:
+def train(workers: Workers, args: argparse.Namespace, params: dict, threads: tuple[int, str]) -> None:
     """One training process (each sets its own thread count: spawned processes start afresh)."""
-    use_threads(threads)
+    use_threads(*threads)
     live = dvclive_epochs(args.live_metrics, args.live_plots) if workers.is_main else nullcontext()
     try:
         with live as on_epoch:
@@ -44,7 +44,8 @@ def main() -> None:
     p = load_params(args.params, "encoder", "decoder", "train")
     check_layout(args.live_metrics, args.live_plots)
     processes = p["train"].processes
-    threads = thread_count(p["train"].threads, os.environ.get(THREADS_VARIABLE), processes)
+    param, override = p["train"].threads, os.environ.get(THREADS_VARIABLE)
+    threads = thread_count(param, override, processes), thread_origin(param, override, "train.threads")
     try:
         launch(train, processes, args, p, threads)
     except BaseException:

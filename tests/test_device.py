@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from seq2seq.device import thread_count, use_threads
+from seq2seq.device import thread_count, thread_origin, use_threads
 from seq2seq.errors import UserError
 
 
@@ -30,3 +30,19 @@ def test_use_threads_sets_torch():
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_log_names_the_setting_obeyed():
+    assert thread_origin(2, " 1 ", "train.threads") == "SEQ2SEQ_THREADS=1"
+    assert thread_origin(2, "", "train.threads") == "train.threads: 2"
+    assert thread_origin(0, None, "evaluate.threads") == "evaluate.threads: 0, torch's default"
+
+
+def test_use_threads_logs_the_count_and_its_origin(caplog):
+    before = torch.get_num_threads()
+    try:
+        with caplog.at_level("INFO", logger="seq2seq.device"):
+            use_threads(1, "SEQ2SEQ_THREADS=1")
+    finally:
+        torch.set_num_threads(before)
+    assert caplog.messages == ["torch uses 1 CPU thread(s) (SEQ2SEQ_THREADS=1)"]

@@ -41,7 +41,15 @@ def thread_count(param: int, override: str | None = None, processes: int = 1) ->
     return count or max(1, torch.get_num_threads() // processes)
 
 
-def use_threads(count: int) -> None:
+def thread_origin(param: int, override: str | None, key: str) -> str:
+    """Which setting `thread_count` obeyed, for the log: a queue worker keeps the environment of the
+    `dvc queue start` that started it, so the log must show whether SEQ2SEQ_THREADS reached a run."""
+    if override is not None and override.strip():
+        return f"{THREADS_VARIABLE}={override.strip()}"
+    return f"{key}: {param}" if param else f"{key}: 0, torch's default"
+
+
+def use_threads(count: int, origin: str = "") -> None:
     """Make torch use `count` threads in this process (intra-op: matrix products, LSTM steps)."""
     torch.set_num_threads(count)
-    log.info("torch uses %d CPU thread(s)", count)
+    log.info("torch uses %d CPU thread(s)%s", count, f" ({origin})" if origin else "")
