@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from seq2seq.data.vocab import Vocab
@@ -57,7 +58,9 @@ def test_prepare_with_nothing_left_names_the_params(tmp_path):
     assert not list(tmp_path.glob("*.tsv")) and "Traceback" not in err
 
 
-def test_interrupted_training_writes_nothing(tmp_path):
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                                (signal.SIGTERM, 143, "terminated")])
+def test_interrupted_or_terminated_training_writes_nothing(tmp_path, signum, code, word):
     write_pairs(tmp_path / "train.tsv", PAIRS * 4)
     Vocab.build(s for s, _ in PAIRS).save(tmp_path / "vocab" / "source.txt")
     Vocab.build(t for _, t in PAIRS).save(tmp_path / "vocab" / "target.txt")
@@ -70,13 +73,14 @@ def test_interrupted_training_writes_nothing(tmp_path):
                  "--live-metrics", str(tmp_path / "out" / "live" / "metrics.json"),
                  "--live-plots", str(tmp_path / "out" / "live" / "plots"),
                  params=params, cwd=tmp_path)  # outside this repository, dvclive leaves it alone
-    for line in proc.stderr:  # wait until training is under way: the first epoch's log line
-        if "epoch 1/1000:" in line:
+    for line in proc.stderr:  # wait until training is under way
+        if "epoch 2/1000:" in line:  # dvclive has logged epoch 1 by now
             break
-    proc.send_signal(signal.SIGINT)
+    assert (tmp_path / "out" / "live" / "metrics.json").is_file()  # dvclive wrote the epoch
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
+    assert proc.returncode == code, err
+    assert f"error: {word};" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

@@ -57,7 +57,9 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> LoadedMod
     """Rebuild the model from a checkpoint, with a clear error when it is missing or incompatible."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"no model at {path}: train one first (dvc repro train) or pass --model PATH.")
+        raise UserError(f"no model at {path}: fetch the team's with dvc pull (from the DVC remote that "
+                        "dvc remote list shows; add one with dvc remote add -d NAME URL), train one with "
+                        "dvc repro train, or pass --model PATH.")
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # torch raises many types for a bad file; all mean the same to a user

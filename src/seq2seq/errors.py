@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -14,13 +15,21 @@ class UserError(Exception):
     """A problem the user can fix (bad params, bad data, no network): reported without a traceback."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler, a queue worker stopped), raised so that cleanup runs as on Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def setup_logging() -> None:
     """Log to stderr as `seq2seq.stage: message`; timestamps stay out of outputs."""
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr, force=True)
 
 
 def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
-    """Entry-point wrapper: turn UserError and Ctrl-C into a short message and a non-zero exit.
+    """Entry-point wrapper: turn UserError, Ctrl-C and SIGTERM into a short message and a non-zero exit.
 
     With `debug` (default: the SEQ2SEQ_DEBUG environment variable is set and not 0) the exception
     propagates with its traceback.
@@ -28,6 +37,7 @@ def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
     if debug is None:
         debug = os.environ.get("SEQ2SEQ_DEBUG", "0") not in ("", "0")
     setup_logging()
+    signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
     except UserError as err:
@@ -40,9 +50,11 @@ def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(141)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         if debug:
             raise
-        print("error: interrupted; no output was written (outputs are replaced only when complete).",
+        signum = signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        print(f"error: {what}; no output was written (outputs are replaced only when complete).",
               file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + signum)  # as a shell reports a process the signal stopped: 130, 143
