@@ -87,6 +87,13 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended meanwhile
+        return b""
+
+
 def queue_workers(repo: Path) -> list[int]:
     """The DVC queue workers serving `repo` (they run in its root)."""
     found = subprocess.run(["pgrep", "-f", "dvc exp queue-worker"], capture_output=True, text=True).stdout
@@ -98,6 +105,19 @@ def queue_workers(repo: Path) -> list[int]:
         except OSError:
             continue
     return workers
+
+
+def kill_workers(repo: Path) -> list[int]:
+    """SIGKILL every queue worker of `repo` with all its processes (runs, stages); return the pids."""
+    doomed = [pid for worker in queue_workers(repo) for pid in process_tree(worker)]
+    for pid in doomed:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    while queue_workers(repo):
+        time.sleep(0.1)
+    return doomed
 
 
 def snapshot(repo: Path) -> dict[str, bytes]:
@@ -121,19 +141,19 @@ def test_killing_a_queue_worker_mid_training_leaves_the_workspace_as_it_was(repo
     with open(repo.parent / "start.log", "w") as log:
         subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=repo, env=env, stdout=log, stderr=log,
                        check=True, timeout=120)
-    deadline = time.monotonic() + 240
-    while not any(path.read_bytes() != before["results/live/metrics.json"]  # the copy starts as the baseline's
-                  for path in (repo / ".dvc/tmp/exps").glob("*/results/live/metrics.json")):
-        assert time.monotonic() < deadline, sh(repo, env, "dvc", "queue", "status").stdout
-        time.sleep(0.5)
-    workers = queue_workers(repo)
-    assert len(workers) == 1
-    doomed = process_tree(workers[0])
-    assert any(b"stages/train.py" in Path(f"/proc/{pid}/cmdline").read_bytes() for pid in doomed[1:])
-    for pid in doomed:
-        os.kill(pid, signal.SIGKILL)
-    while queue_workers(repo):
-        time.sleep(0.1)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(path.read_bytes() != before["results/live/metrics.json"]  # the copy starts as the baseline's
+                      for path in (repo / ".dvc/tmp/exps").glob("*/results/live/metrics.json")):
+            assert time.monotonic() < deadline, sh(repo, env, "dvc", "queue", "status").stdout
+            time.sleep(0.5)
+        assert len(queue_workers(repo)) == 1
+        training = [pid for worker in queue_workers(repo) for pid in process_tree(worker)
+                    if b"stages/train.py" in command_line(pid)]
+        assert training  # the kill below reaches the stage itself, not only DVC's processes
+    finally:
+        doomed = kill_workers(repo)  # also when the test fails: never leave a run of 100,000 epochs
+    assert set(training) <= set(doomed)
 
     assert snapshot(repo) == before  # results, model, lock and params untouched
     assert sh(repo, env, "git", "status", "--porcelain").stdout == ""
