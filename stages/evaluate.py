@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from seq2seq.config import load_params
-from seq2seq.device import THREADS_VARIABLE, thread_count, thread_origin, use_threads
+from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
 from seq2seq.errors import run_main
 from seq2seq.scorecard import EvaluationOutputs, evaluate_file
 
@@ -22,8 +22,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     cfg = load_params(args.params, "evaluate")["evaluate"]
-    override = os.environ.get(THREADS_VARIABLE)
-    use_threads(thread_count(cfg.threads, override), thread_origin(cfg.threads, override, "evaluate.threads"))
+    use_threads(*stage_threads(cfg.threads, os.environ.get(THREADS_VARIABLE), "evaluate.threads"))
     outputs = EvaluationOutputs(args.metrics, args.samples, args.signatures, args.report, args.attention)
     evaluate_file(args.model, args.test, outputs, cfg)
 

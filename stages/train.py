@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from seq2seq.config import load_params
-from seq2seq.device import THREADS_VARIABLE, thread_count, thread_origin, use_threads
+from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
 from seq2seq.distributed import Workers, launch
 from seq2seq.errors import run_main
 from seq2seq.live import check_layout, discard, dvclive_epochs
@@ -44,8 +44,7 @@ def main() -> None:
     p = load_params(args.params, "encoder", "decoder", "train")
     check_layout(args.live_metrics, args.live_plots)
     processes = p["train"].processes
-    param, override = p["train"].threads, os.environ.get(THREADS_VARIABLE)
-    threads = thread_count(param, override, processes), thread_origin(param, override, "train.threads")
+    threads = stage_threads(p["train"].threads, os.environ.get(THREADS_VARIABLE), "train.threads", processes)
     try:
         launch(train, processes, args, p, threads)
     except BaseException:

@@ -147,9 +147,9 @@ def test_killing_a_queue_worker_mid_training_leaves_the_workspace_as_it_was(repo
                       for path in (repo / ".dvc/tmp/exps").glob("*/results/live/metrics.json")):
             assert time.monotonic() < deadline, sh(repo, env, "dvc", "queue", "status").stdout
             time.sleep(0.5)
-        assert len(queue_workers(repo)) == 1
-        training = [pid for worker in queue_workers(repo) for pid in process_tree(worker)
-                    if b"stages/train.py" in command_line(pid)]
+        workers = queue_workers(repo)
+        assert len(workers) == 1
+        training = [pid for pid in process_tree(workers[0]) if b"stages/train.py" in command_line(pid)]
         assert training  # the kill below reaches the stage itself, not only DVC's processes
     finally:
         doomed = kill_workers(repo)  # also when the test fails: never leave a run of 100,000 epochs

@@ -29,7 +29,7 @@ def thread_count(param: int, override: str | None = None, processes: int = 1) ->
     unless unset or empty) wins over `param` (a params.yaml value); 0 means torch's default (as many
     as cores, or OMP_NUM_THREADS), shared out among the processes so that they do not fight."""
     count = param
-    if override is not None and override.strip():
+    if _given(override):
         try:
             count = int(override)
         except ValueError:
@@ -44,9 +44,20 @@ def thread_count(param: int, override: str | None = None, processes: int = 1) ->
 def thread_origin(param: int, override: str | None, key: str) -> str:
     """Which setting `thread_count` obeyed, for the log: a queue worker keeps the environment of the
     `dvc queue start` that started it, so the log must show whether SEQ2SEQ_THREADS reached a run."""
-    if override is not None and override.strip():
+    if _given(override):
         return f"{THREADS_VARIABLE}={override.strip()}"
     return f"{key}: {param}" if param else f"{key}: 0, torch's default"
+
+
+def stage_threads(param: int, override: str | None, key: str, processes: int = 1) -> tuple[int, str]:
+    """What a stage passes to `use_threads`: the count for each process and the setting it came from
+    (`key` names the param, e.g. train.threads)."""
+    return thread_count(param, override, processes), thread_origin(param, override, key)
+
+
+def _given(override: str | None) -> bool:
+    """SEQ2SEQ_THREADS set and not empty (empty counts as unset)."""
+    return override is not None and bool(override.strip())
 
 
 def use_threads(count: int, origin: str = "") -> None:

@@ -53,8 +53,8 @@ def run_main(main: Callable[[], None], debug: bool | None = None) -> None:
     except KeyboardInterrupt as err:
         if debug:
             raise
-        signum = signal.SIGTERM if isinstance(err, Terminated) else signal.SIGINT
-        what = "terminated" if signum == signal.SIGTERM else "interrupted"
-        print(f"error: {what}; no output was written (outputs are replaced only when complete).",
-              file=sys.stderr)
-        sys.exit(128 + signum)  # as a shell reports a process the signal stopped: 130, 143
+        terminated = isinstance(err, Terminated)
+        print(f"error: {'terminated' if terminated else 'interrupted'}; no output was written (outputs are "
+              "replaced only when complete).", file=sys.stderr)
+        # As a shell reports a process the signal stopped: 143 for SIGTERM, 130 for SIGINT.
+        sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
