@@ -1,4 +1,4 @@
-"""DVC stage `evaluate`: score the trained model on the test split; write metrics and samples."""
+"""DVC stage `evaluate`: score the trained model on the test split; write metrics and every translation."""
 
 import argparse
 import os
@@ -16,6 +16,8 @@ def main() -> None:
     parser.add_argument("--test", type=Path, required=True, help="test pairs TSV")
     parser.add_argument("--metrics", type=Path, required=True, help="output: metrics JSON")
     parser.add_argument("--samples", type=Path, required=True, help="output: sample predictions TSV")
+    parser.add_argument("--translations", type=Path, required=True,
+                        help="output: every test source's references and translation TSV")
     parser.add_argument("--signatures", type=Path, required=True, help="output: sacrebleu signatures")
     parser.add_argument("--report", type=Path, required=True, help="output: scores by length and novelty TSV")
     parser.add_argument("--attention", type=Path, required=True, help="output: folder of attention heatmaps")
@@ -23,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_params(args.params, "evaluate")["evaluate"]
     use_threads(*stage_threads(cfg.threads, os.environ.get(THREADS_VARIABLE), "evaluate.threads"))
-    outputs = EvaluationOutputs(args.metrics, args.samples, args.signatures, args.report, args.attention)
+    outputs = EvaluationOutputs(args.metrics, args.samples, args.translations, args.signatures, args.report, args.attention)
     evaluate_file(args.model, args.test, outputs, cfg)
 
 

@@ -47,16 +47,19 @@ def test_evaluate_file_writes_samples_report_and_heatmaps(model, tmp_path):
     # Training saw only "je suis ...": the second test source's words are all unseen.
     save_checkpoint(tmp_path / "model.pt", model, SOURCE, TARGET, {"max_length": 10}, ["je", "suis", "froid", "."])
     write_pairs(tmp_path / "test.tsv", TEST)
-    out = EvaluationOutputs(tmp_path / "metrics.json", tmp_path / "samples.tsv", tmp_path / "signatures.json",
-                            tmp_path / "report.tsv", tmp_path / "attention")
-    cfg = EvaluateConfig(batch_size=2, max_output_length=10, num_samples=5, bootstrap_samples=0,
+    out = EvaluationOutputs(tmp_path / "metrics.json", tmp_path / "samples.tsv", tmp_path / "translations.tsv",
+                            tmp_path / "signatures.json", tmp_path / "report.tsv", tmp_path / "attention")
+    cfg = EvaluateConfig(batch_size=2, max_output_length=10, num_samples=1, bootstrap_samples=0,
                          attention_plots=2, device="cpu")
     metrics = evaluate_file(tmp_path / "model.pt", tmp_path / "test.tsv", out, cfg)
     assert "bleu_ci95" not in metrics  # 0 bootstrap samples: no interval
-    assert (tmp_path / "samples.tsv").read_text().splitlines() == [
+    # Every distinct source once, with all of its references; the samples are a subset of those rows.
+    assert (tmp_path / "translations.tsv").read_text().splitlines() == [
         "source\treferences\tprediction",
         "je suis froid .\ti am cold . | i m freezing .\ti am cold .",
         "tu es grand .\tyou are tall .\tyou are tall ."]
+    assert (tmp_path / "samples.tsv").read_text().splitlines() == [
+        "source\treferences\tprediction", "je suis froid .\ti am cold . | i m freezing .\ti am cold ."]
     # Both sources have 4 tokens; one has unseen words; every translation is right.
     assert (tmp_path / "report.tsv").read_text().splitlines() == [
         "group\tsentences\tbleu\tchrf", "4-5 tokens\t2\t100.0\t100.0",

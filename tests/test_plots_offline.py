@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_pipeline import repo, sh  # noqa: F401  (repo is a fixture)
+from tests.conftest import sh
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_pipeline import ran, repo, sh  # noqa: F401  (repo is a fixture)
+from tests.conftest import ran, sh
 
 pytestmark = pytest.mark.e2e
 

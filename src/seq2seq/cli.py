@@ -1,4 +1,5 @@
-"""The `seq2seq` command: `translate` turns sentences into translations, `bench` measures speed."""
+"""The `seq2seq` command: `translate` turns sentences into translations, `compare` tests whether two
+revisions or experiments differ, `bench` measures speed."""
 
 from __future__ import annotations
 
@@ -37,6 +38,32 @@ def _parser() -> argparse.ArgumentParser:
                     help="beam search ranks log-probability / length ** X (default 1.0: per token; "
                     "0: the plain sum, which favours short translations)")
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    cmp = commands.add_parser("compare", help="is B better than A? paired tests on the kept test translations",
+                              description="Compare the test translations of two revisions or experiments "
+                              "(read through DVC, nothing is checked out) on BLEU and chrF, each source against "
+                              "all of its references: both scores, B - A with its 95% interval (paired "
+                              "bootstrap), a p-value and a verdict. A side may name several runs (training "
+                              "seeds), comma-separated, or select experiments by params; then each side's mean "
+                              "and standard deviation over runs are compared, and the interval and p-value "
+                              "come from a bootstrap over both runs and sentences.",
+                              epilog="Examples: seq2seq compare (HEAD against the workspace, as dvc metrics "
+                              "diff); seq2seq compare main my-exp; seq2seq compare "
+                              "encoder.bidirectional=false encoder.bidirectional=true (every finished "
+                              "experiment dvc exp show lists with that param, e.g. three training seeds each).")
+    cmp.add_argument("a", nargs="?", default="HEAD", help="side A: revisions or experiments, comma-separated, "
+                     "or params conditions key=value,... (default HEAD)")
+    cmp.add_argument("b", nargs="?", default="workspace", help="side B, as A (default workspace: the working tree)")
+    cmp.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
+    cmp.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                     help="bootstrap resamples for the 95%% interval (default 1000, at least 40)")
+    cmp.add_argument("--trials", type=int, default=10000, metavar="N",
+                     help="approximate randomization trials for the p-value, or bootstrap resamples when a "
+                     "side has several runs (default 10000)")
+    cmp.add_argument("--seed", type=int, default=12345, help="seed of the resampling (default 12345)")
+    cmp.add_argument("--alpha", type=float, default=0.05, help="significance level of the verdict (default 0.05)")
+    shape = cmp.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print one JSON object")
+    shape.add_argument("--md", action="store_true", help="print a Markdown table, for a pull request")
     bench = commands.add_parser("bench", help="measure training and decoding throughput against the peak",
                                 description="Time the real training step, the original per-word loop and "
                                 "greedy decoding for the model that params.yaml describes, on synthetic "
@@ -134,8 +161,27 @@ def _translate(args: argparse.Namespace) -> None:
         print(translation, flush=args.batch_size == 1)
 
 
+def _compare(args: argparse.Namespace) -> None:
+    import json
+
+    from seq2seq.compare import as_json, as_table, compare_sides, load_side
+
+    if args.bootstrap < 40 or args.trials < 1 or args.seed < 0:
+        raise UserError("--bootstrap must be at least 40 (the 2.5th and 97.5th percentiles need it), --trials "
+                        "at least 1 and --seed 0 or more.")
+    if not 0 < args.alpha < 1:
+        raise UserError(f"--alpha must be strictly between 0 and 1 (0.05 is usual), not {args.alpha}.")
+    a, b = load_side(args.repo, args.a), load_side(args.repo, args.b)
+    result = compare_sides(a, b, args.bootstrap, args.trials, args.seed)
+    n_sources = len(a.translations[0].sources)
+    if args.json:
+        print(json.dumps(as_json(a, b, n_sources, result)))
+    else:
+        print(as_table(a, b, n_sources, result, args.alpha, markdown=args.md))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `seq2seq` console script."""
     args = _parser().parse_args(argv)
-    command = {"translate": _translate, "bench": _bench}[args.command]
+    command = {"translate": _translate, "compare": _compare, "bench": _bench}[args.command]
     run_main(lambda: command(args), debug=True if args.debug else None)

@@ -90,7 +90,7 @@ class _LSTMConfig:
 
 @dataclass(frozen=True)
 class EncoderConfig(_LSTMConfig):
-    bidirectional: bool = _knob(True, "true or false")
+    bidirectional: bool = _knob(False, "true or false")
 
 
 @dataclass(frozen=True)

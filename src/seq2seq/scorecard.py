@@ -1,5 +1,5 @@
-"""The evaluate stage: score the test split and write what it found: metrics, signatures, sample
-translations, BLEU and chrF by source length and novelty, and attention heatmaps."""
+"""The evaluate stage: score the test split and write what it found: metrics, signatures, every test
+translation, sample translations, BLEU and chrF by source length and novelty, and attention heatmaps."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from seq2seq.fileio import atomic_open, read_pairs, write_json
 from seq2seq.heatmaps import save_heatmap
 from seq2seq.report import breakdown
 from seq2seq.search import decode_batch
+from seq2seq.translations import REFERENCE_SEPARATOR, write_rows
 
 log = logging.getLogger("seq2seq.evaluate")
-REFERENCE_SEPARATOR = " | "
 
 
 def sample_rows(n_rows: int, n_samples: int) -> list[int]:
@@ -35,13 +35,9 @@ def sample_rows(n_rows: int, n_samples: int) -> list[int]:
 
 
 def write_samples(path: Path, data: ScoringSet, hypotheses: Sequence[str], num_samples: int) -> None:
-    """Sample predictions spread over the distinct test sources, with all of each one's references
-    (joined by ` | `, which normalised text never contains)."""
-    with atomic_open(path) as handle:
-        handle.write("source\treferences\tprediction\n")
-        for i in sample_rows(len(data.sources), num_samples):
-            references = REFERENCE_SEPARATOR.join(data.references[i])
-            handle.write(f"{data.sources[i]}\t{references}\t{hypotheses[i]}\n")
+    """Sample predictions spread over the distinct test sources, with all of each one's references,
+    in the layout of the kept translations (`seq2seq.translations`)."""
+    write_rows(path, data.sources, data.references, hypotheses, sample_rows(len(data.sources), num_samples))
 
 
 @dataclass(frozen=True)
@@ -50,6 +46,7 @@ class EvaluationOutputs:
 
     metrics: Path  # flat numbers (JSON)
     samples: Path  # sample translations (TSV)
+    translations: Path  # every distinct test source, its references and translation (TSV), for compare
     signatures: Path  # how sacrebleu computed the scores (JSON)
     report: Path  # BLEU and chrF by source length and novelty (TSV)
     attention: Path  # folder of attention heatmaps (PNG)
@@ -91,8 +88,8 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
 
 
 def evaluate_file(model_path: Path, test_path: Path, out: EvaluationOutputs, cfg: EvaluateConfig) -> dict:
-    """Evaluate the checkpoint on the test split: metrics, signatures, samples, the per-group report
-    (novelty judged by the training words the checkpoint carries) and attention heatmaps."""
+    """Evaluate the checkpoint on the test split: metrics, signatures, every translation, samples, the
+    per-group report (novelty judged by the training words the checkpoint carries) and heatmaps."""
     device = resolve_device(cfg.device, "evaluate.device")
     loaded = load_checkpoint(model_path, device)
     data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
@@ -108,6 +105,7 @@ def evaluate_file(model_path: Path, test_path: Path, out: EvaluationOutputs, cfg
     write_json(out.metrics, metrics)
     write_json(out.signatures, result.signatures)
     write_samples(out.samples, data, result.hypotheses, cfg.num_samples)
+    write_rows(out.translations, data.sources, data.references, result.hypotheses)
     for i in sample_rows(len(data.sources), min(cfg.num_samples, 3)):
         log.info("sample: %s -> %s (references: %s)", data.sources[i], result.hypotheses[i],
                  REFERENCE_SEPARATOR.join(data.references[i]))
