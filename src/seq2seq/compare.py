@@ -100,7 +100,9 @@ def read_translations(repo: Path, rev: str) -> Translations:
 
 
 def load_side(repo: Path, spec: str) -> Side:
-    """Resolve one side's spec to runs and read each run's translations."""
+    """Resolve one side's spec to runs and read each run's translations. A run whose translations
+    repeat an earlier one's exactly (the same params rerun, restored from DVC's run cache) is the
+    same run and counts once."""
     revisions, conditions = parse_spec(spec)
     if conditions:
         import dvc.api
@@ -112,7 +114,17 @@ def load_side(repo: Path, spec: str) -> Side:
             raise UserError(f"cannot list the experiments in {repo} ({err}): run seq2seq compare inside the "
                             "project's repository, or pass --repo.") from None
         revisions = select_experiments(rows, conditions, spec)
-    return Side(spec, revisions, [read_translations(repo, rev) for rev in revisions])
+    runs: list[str] = []
+    tables: list[Translations] = []
+    for rev in revisions:
+        table = read_translations(repo, rev)
+        if table in tables:
+            log.warning("%s repeats the translations of %s exactly (the same run restored from DVC's run "
+                        "cache): counted once", rev, runs[tables.index(table)])
+            continue
+        runs.append(rev)
+        tables.append(table)
+    return Side(spec, runs, tables)
 
 
 def check_same_sources(a: Side, b: Side) -> None:
