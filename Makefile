@@ -15,7 +15,7 @@ export SEQ2SEQ_DATA_DIR
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test clean-venv
+.PHONY: repro test lint params clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ repro: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src stages tests
+
+# params.yaml and docs/params.md from src/seq2seq/config.py, the one home of every default.
+params: $(VENV)/.installed
+	$(BIN)/python -m seq2seq.paramsdoc
 
 clean-venv:
 	rm -rf $(VENV)

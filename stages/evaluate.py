@@ -6,8 +6,8 @@ from pathlib import Path
 
 from seq2seq.config import load_params
 from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
-from seq2seq.errors import run_main
-from seq2seq.scorecard import EvaluationOutputs, evaluate_file
+from seq2seq.evaluation.stage import EvaluationOutputs, evaluate_file
+from seq2seq.runner import run_main
 
 
 def main() -> None:
@@ -25,7 +25,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_params(args.params, "evaluate")["evaluate"]
     use_threads(*stage_threads(cfg.threads, os.environ.get(THREADS_VARIABLE), "evaluate.threads"))
-    outputs = EvaluationOutputs(args.metrics, args.samples, args.translations, args.signatures, args.report, args.attention)
+    outputs = EvaluationOutputs(args.metrics, args.samples, args.translations, args.signatures, args.report,
+                                args.attention)
     evaluate_file(args.model, args.test, outputs, cfg)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from seq2seq.config import load_params
 from seq2seq.data.split import split_file
-from seq2seq.errors import run_main
+from seq2seq.runner import run_main
 
 
 def main() -> None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from seq2seq.config import load_params
 from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
-from seq2seq.distributed import Workers, launch
-from seq2seq.errors import run_main
-from seq2seq.live import check_layout, discard, dvclive_epochs
-from seq2seq.training import train_file
+from seq2seq.runner import run_main
+from seq2seq.training.distributed import Workers, launch
+from seq2seq.training.live import check_layout, discard, dvclive_epochs
+from seq2seq.training.stage import train_file
 
 
 def train(workers: Workers, args: argparse.Namespace, params: dict, threads: tuple[int, str]) -> None:

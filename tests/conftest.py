@@ -12,7 +12,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+
+from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
+from seq2seq.data.batching import encode_pairs
+from seq2seq.data.vocab import Vocab
+from seq2seq.model.factory import build_model
+from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.training.loop import train_epoch
+from seq2seq.training.optim import make_optimizer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,12 +64,45 @@ def mirror(tmp_path: Path) -> tuple[Path, str]:
     return folder, make_zip(folder / "fra-eng.zip")
 
 
+def write_params(path: Path, **changes) -> Path:
+    """params.yaml with `section__key=value` changes, written to `path`."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for key, value in changes.items():
+        section, name = key.split("__")
+        params[section][name] = value
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
 # Tiny test models keep the original architecture and plain training unless a test says otherwise:
 # the defaults (bidirectional, input feeding, tied embeddings, label smoothing, word dropout) are
 # each tested on their own, and memorising a few pairs exactly needs no regularisation.
 PLAIN_ENC = {"bidirectional": False}
 PLAIN_DEC = {"input_feeding": False, "tie_embeddings": False}
 PLAIN_TRAIN = {"label_smoothing": 0.0, "word_dropout": 0.0, "patience": 0}
+
+# Six short pairs a tiny model learns by heart, and their word vocabularies.
+PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
+         ("il est heureux .", "he is happy ."), ("nous sommes amis .", "we are friends ."),
+         ("elle est ma soeur .", "she is my sister ."), ("je suis medecin .", "i am a doctor .")]
+SOURCE = Vocab.build(s for s, _ in PAIRS)
+TARGET = Vocab.build(t for _, t in PAIRS)
+
+
+def overfit(pairs=PAIRS, source: Vocab = SOURCE, target: Vocab = TARGET, epochs: int = 150,
+            enc: dict | None = None, dec: dict | None = None) -> tuple[Seq2Seq, float]:
+    """A tiny model (16/32 units, no dropout, plain architecture unless `enc`/`dec` say otherwise)
+    trained on `pairs` in one batch until it knows them by heart; it and its last training loss."""
+    torch.manual_seed(0)
+    encoder = EncoderConfig(**{"embedding_size": 16, "hidden_size": 32, "dropout": 0.0, **PLAIN_ENC, **(enc or {})})
+    decoder = DecoderConfig(**{"embedding_size": 16, "hidden_size": 32, "dropout": 0.0, **PLAIN_DEC, **(dec or {})})
+    examples = encode_pairs(pairs, source, target)
+    cfg = TrainConfig(epochs=1, batch_size=len(examples), learning_rate=0.01, **PLAIN_TRAIN)
+    model = build_model(encoder, decoder, len(source), len(target))
+    optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        loss = train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "overfit", progress=False)
+    return model, loss
 
 
 # End-to-end helpers: the real pipeline in a temporary git repository on a tiny config.

@@ -7,11 +7,12 @@ import sys
 import torch
 import yaml
 
-from seq2seq.bench import BENCH_KEYS, PerWordReference, run_bench, synthetic_examples
+from seq2seq.bench.throughput import BENCH_KEYS, PerWordReference, run_bench, synthetic_examples
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.fileio import write_pairs
-from seq2seq.training import build_model
-from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, REPO
+from seq2seq.model.factory import build_model
+from seq2seq.model.seq2seq import count_parameters
+from tests.conftest import PLAIN_DEC, PLAIN_ENC, REPO
 
 TINY_ENC = EncoderConfig(embedding_size=8, hidden_size=8, dropout=0.0, **PLAIN_ENC)
 TINY_DEC = DecoderConfig(embedding_size=8, hidden_size=8, dropout=0.0, **PLAIN_DEC)
@@ -51,14 +52,16 @@ def test_per_word_reference_computes_the_same_loss_as_the_batched_model():
         assert torch.allclose(ref.loss(src, tgt), batched, atol=1e-5)
 
 
-def test_run_bench_reports_every_key():
+def test_run_bench_reports_every_key_for_the_model_it_was_given():
     result = run_bench(TINY_ENC, TINY_DEC, TrainConfig(batch_size=4), 30, 30, [(4, 5), (6, 3)], 2, 8,
                        torch.device("cpu"), per_word_seconds=0.05)
     assert set(result) == {*BENCH_KEYS, "parameters"}
+    assert result["parameters"] == count_parameters(build_model(TINY_ENC, TINY_DEC, 30, 30))
     # A tiny model's mfu and achieved GFLOP/s (rounded to 0.001 and 0.1) can round to 0 on a busy machine.
     assert all(result[k] > 0 for k in BENCH_KEYS if k not in ("mfu", "achieved_gflops"))
     # mfu = achieved / peak, up to the rounding of each (achieved to 0.1, mfu to 0.001).
-    assert abs(result["mfu"] * result["peak_gflops"] - result["achieved_gflops"]) <= 0.05 + 0.0005 * result["peak_gflops"]
+    tolerance = 0.05 + 0.0005 * result["peak_gflops"]
+    assert abs(result["mfu"] * result["peak_gflops"] - result["achieved_gflops"]) <= tolerance
 
 
 def test_cli_bench_json_with_tiny_params(tmp_path):

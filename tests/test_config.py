@@ -77,3 +77,19 @@ def test_load_params_errors(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("train: [unclosed\n")
     with pytest.raises(UserError, match="not valid YAML"):
         load_params(tmp_path / "bad.yaml", "train")
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"decoder": {"tie_embeddings": True, "embedding_size": 128}},
+     r"decoder.embedding_size \(128\) must equal decoder.hidden_size \(256\)"),
+    ({"encoder": {"bidirectional": True}, "decoder": {"attention": "dot"}},
+     r"decoder.attention=dot compares decoder states \(decoder.hidden_size 256\) with encoder outputs of size 512"),
+])
+def test_checks_between_sections_fail_when_the_params_load(tmp_path: Path, changes, message):
+    data = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section, values in changes.items():
+        data[section].update(values)
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(UserError, match=message):
+        load_params(tmp_path / "p.yaml", "encoder", "decoder", "train")
+    load_params(tmp_path / "p.yaml", "decoder")  # one section alone has nothing to compare

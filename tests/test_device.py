@@ -1,9 +1,10 @@
-"""Thread counts: params.yaml's value, the SEQ2SEQ_THREADS override, and torch's default shared out."""
+"""Where torch runs: the device, and the thread counts (params.yaml's value, the SEQ2SEQ_THREADS
+override, torch's default shared out)."""
 
 import pytest
 import torch
 
-from seq2seq.device import thread_count, thread_origin, use_threads
+from seq2seq.device import resolve_device, thread_count, thread_origin, use_threads
 from seq2seq.errors import UserError
 
 
@@ -46,3 +47,11 @@ def test_use_threads_logs_the_count_and_its_origin(caplog):
     finally:
         torch.set_num_threads(before)
     assert caplog.messages == ["torch uses 1 CPU thread(s) (SEQ2SEQ_THREADS=1)"]
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="train.device is cuda but no CUDA GPU is visible: set train.device"):
+            resolve_device("cuda", "train.device")

@@ -15,10 +15,9 @@ import psutil
 import torch
 
 from seq2seq.data.vocab import Vocab
-from seq2seq.distributed import Workers, shard
 from seq2seq.fileio import write_json, write_pairs
-from tests.conftest import REPO
-from tests.test_stages import write_params
+from seq2seq.training.distributed import Workers, shard
+from tests.conftest import REPO, write_params
 
 WORDS = ("froid", "grand", "petit", "las", "triste", "fou", "content", "pret")
 # Sources of three lengths, so that bucketed batches of 3 leave some shorter than the process count.

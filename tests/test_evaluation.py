@@ -5,13 +5,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from seq2seq.config import EvaluateConfig
-from seq2seq.evaluation import ScoringSet, evaluate_model
-from seq2seq.report import breakdown
-from seq2seq.scorecard import EvaluationOutputs, evaluate_file
-from seq2seq.fileio import write_pairs
 from seq2seq.checkpoint import save_checkpoint
-from tests.test_training import SOURCE, TARGET, overfit_model
+from seq2seq.config import EvaluateConfig
+from seq2seq.evaluation.breakdown import breakdown
+from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
+from seq2seq.evaluation.stage import EvaluationOutputs, evaluate_file
+from seq2seq.fileio import write_pairs
+from tests.conftest import SOURCE, TARGET, overfit
 
 # The model outputs "i am cold ." for "je suis froid ."; the test set gives that source a second,
 # different reference, and repeats it after another source.
@@ -21,7 +21,7 @@ TEST = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
 
 @pytest.fixture(scope="module")
 def model():
-    model, loss = overfit_model()
+    model, loss = overfit(dec={"attention": "general"})
     assert loss < 0.05
     return model
 

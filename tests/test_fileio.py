@@ -15,10 +15,9 @@ def test_pairs_round_trip_with_header(tmp_path):
 
 def test_a_failed_write_keeps_the_previous_file_and_leaves_no_temporary(tmp_path):
     write_json(tmp_path / "m.json", {"bleu": 1.0})
-    with pytest.raises(RuntimeError):
-        with atomic_open(tmp_path / "m.json") as handle:
-            handle.write('{"bleu": ')
-            raise RuntimeError("crash in the middle of writing")
+    with pytest.raises(RuntimeError), atomic_open(tmp_path / "m.json") as handle:
+        handle.write('{"bleu": ')
+        raise RuntimeError("crash in the middle of writing")
     assert read_json(tmp_path / "m.json") == {"bleu": 1.0}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
 

@@ -2,7 +2,7 @@
 
 from dataclasses import replace
 
-from seq2seq.flops import forward_flops, training_flops
+from seq2seq.bench.flops import forward_flops, training_flops
 from seq2seq.model.seq2seq import ModelSettings
 
 TINY = ModelSettings(source_vocab_size=10, target_vocab_size=12, enc_embedding_size=3, enc_hidden_size=4,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from seq2seq.errors import UserError
-from seq2seq.live import check_layout, discard, dvclive_epochs
+from seq2seq.training.live import check_layout, discard, dvclive_epochs
 
 ROWS = [{"epoch": 1, "train_loss": 3.25, "valid_loss": 3.5, "valid_bleu": 0.0, "learning_rate": 0.001},
         {"epoch": 2, "train_loss": 2.5, "valid_loss": 3.0, "valid_bleu": 1.25, "learning_rate": 0.0005}]

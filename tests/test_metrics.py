@@ -1,7 +1,7 @@
 import pytest
 
-from seq2seq.scorecard import sample_rows
-from seq2seq.metrics import corpus_scores, reference_streams
+from seq2seq.evaluation.metrics import corpus_scores, reference_streams
+from seq2seq.evaluation.stage import sample_rows
 
 
 def test_perfect_and_disjoint_scores():

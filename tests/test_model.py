@@ -3,12 +3,11 @@ import torch
 from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
-from seq2seq.errors import UserError
+from seq2seq.inference.search import greedy_search
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.encoder import Encoder
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
-from seq2seq.search import greedy_search
 
 
 def settings(**overrides):
@@ -23,14 +22,18 @@ LENGTHS = torch.tensor([4, 2])
 
 
 @pytest.mark.parametrize("bidirectional, layers", [(False, 1), (True, 1), (False, 2), (True, 3)])
-def test_encoder_shapes(bidirectional, layers):
+def test_encoder_outputs_and_final_state_agree(bidirectional, layers):
     enc = Encoder(20, 6, 8, layers, 0.0, bidirectional)
     out, (h, c) = enc(SRC, LENGTHS)
     size = 16 if bidirectional else 8
-    assert enc.output_size == size
-    assert out.shape == (2, 4, size)
-    assert h.shape == c.shape == (layers, 2, size)
+    assert enc.output_size == size and out.shape == (2, 4, size) and h.shape == c.shape == (layers, 2, size)
     assert torch.all(out[1, 2:] == 0)  # padding positions produce no output
+    # The last layer's final state is what it output at the end of its reading: the forward half at
+    # each sentence's last real token, the backward half at its first.
+    last = LENGTHS - 1
+    assert torch.allclose(h[-1, :, :8], out[torch.arange(2), last, :8], atol=1e-6)
+    if bidirectional:
+        assert torch.allclose(h[-1, :, 8:], out[:, 0, 8:], atol=1e-6)
 
 
 def test_bidirectional_has_separate_backward_weights_and_state_ignores_padding():
@@ -69,7 +72,7 @@ def test_bridge_cases(enc_layers, enc_size, dec_layers, dec_size, identity):
                                                   "dec_embedding_size": 8, "tie_embeddings": True},
     {"enc_num_layers": 2, "dec_num_layers": 3, "dec_hidden_size": 10},
 ])
-def test_seq2seq_forward_and_greedy_shapes(overrides):
+def test_seq2seq_forward_shapes_and_greedy_is_the_argmax_chain(overrides):
     torch.manual_seed(0)
     model = Seq2Seq(settings(**overrides))
     tgt_in = torch.tensor([[1, 4, 5], [1, 6, PAD_ID]])
@@ -78,6 +81,19 @@ def test_seq2seq_forward_and_greedy_shapes(overrides):
     assert model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=0.5, generator=gen).shape == (2, 3, 15)
     out = greedy_search(model, SRC, LENGTHS, max_len=6)
     assert out.shape[0] == 2 and 1 <= out.shape[1] <= 6
+    # Greedy search is the argmax chain of single decoder steps.
+    model.eval()
+    with torch.no_grad():
+        state, memory = model.encode(SRC, LENGTHS)
+        token, chain = torch.full((2,), 1), []
+        for _ in range(out.shape[1]):
+            logits, state, _ = model.step(token, state, memory)
+            token = logits.argmax(-1)
+            chain.append(token)
+    chain = torch.stack(chain, 1)
+    for row, expected in zip(out.tolist(), chain.tolist()):
+        end = row.index(2) + 1 if 2 in row else len(row)
+        assert row[:end] == expected[:end]
 
 
 @pytest.mark.parametrize("feeding", [False, True])
@@ -160,10 +176,22 @@ def test_tied_embeddings_share_one_matrix_and_name_the_sizes_when_they_cannot():
     assert model.decoder.out.weight is model.decoder.embedding.weight
     untied = Seq2Seq(settings(dec_embedding_size=8))
     assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters()) == 15 * 8
-    with pytest.raises(UserError, match=r"embedding_size \(5\) must equal decoder.hidden_size \(8\)"):
+    with pytest.raises(ValueError, match="embedding_size == hidden_size, got 5 and 8"):
         Seq2Seq(settings(tie_embeddings=True))
 
 
 def test_dot_attention_needs_equal_sizes():
-    with pytest.raises(UserError, match="attention=dot"):
+    with pytest.raises(ValueError, match="queries of 8 and memory of 16"):
         Seq2Seq(settings(attention="dot", bidirectional=True))  # encoder outputs 16, decoder 8
+
+
+def test_teacher_forcing_zero_feeds_the_model_its_own_predictions():
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention="general", input_feeding=True)).eval()
+    gold = torch.tensor([[1, 4, 5, 6], [1, 6, 7, 8]])
+    own = model(SRC, LENGTHS, gold, teacher_forcing_ratio=0.0, generator=torch.Generator().manual_seed(0))
+    # Rebuild the inputs it must have read: <sos>, then its own argmax at each earlier step.
+    fed = torch.cat([gold[:, :1], own.argmax(-1)[:, :-1]], dim=1)
+    assert not torch.equal(fed, gold)  # an untrained model does not predict the gold words
+    assert torch.allclose(model(SRC, LENGTHS, fed, teacher_forcing_ratio=1.0), own, atol=1e-6)
+    assert not torch.allclose(model(SRC, LENGTHS, gold, teacher_forcing_ratio=1.0), own, atol=1e-3)

@@ -3,6 +3,7 @@ worker killed mid-training that leaves the workspace as it was."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -111,10 +112,8 @@ def kill_workers(repo: Path) -> list[int]:
     """SIGKILL every queue worker of `repo` with all its processes (runs, stages); return the pids."""
     doomed = [pid for worker in queue_workers(repo) for pid in process_tree(worker)]
     for pid in doomed:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     while queue_workers(repo):
         time.sleep(0.1)
     return doomed

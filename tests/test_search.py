@@ -14,9 +14,11 @@ from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import encode_pairs, encode_source, pad_sources
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seq2seq.inference.search import beam_search, greedy_search, translate_ids
+from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
-from seq2seq.search import beam_search, greedy_search, translate_ids
-from seq2seq.training import build_model, make_optimizer, train_epoch
+from seq2seq.training.loop import train_epoch
+from seq2seq.training.optim import make_optimizer
 from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN
 
 CONFIGS = [

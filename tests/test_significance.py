@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from seq2seq.metrics import corpus_scores
-from seq2seq.significance import compare_metric, verdict
+from seq2seq.evaluation.metrics import corpus_scores
+from seq2seq.evaluation.significance import compare_metric, verdict
 
 # 30 sentences of four words. WRONG shares no character with any reference, so it scores 0 on both
 # metrics; RIGHT is the references themselves, 100.

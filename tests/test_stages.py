@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from seq2seq.data.vocab import Vocab
 from seq2seq.fileio import write_json, write_pairs
-from tests.conftest import REPO
+from tests.conftest import REPO, write_params
 
 WORDS = ("froid", "grand", "petit", "las", "triste", "fou", "content", "pret")
 PAIRS = [(f"je suis {a} et {b} .", f"i am {a} and {b} .") for a in WORDS for b in WORDS]
@@ -21,15 +20,6 @@ def stage(name: str, *args: str, params: Path, env: dict | None = None, **kwargs
     return subprocess.Popen([sys.executable, str(REPO / "stages" / f"{name}.py"), *args, "--params", str(params)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})}, **kwargs)
-
-
-def write_params(path: Path, **changes) -> Path:
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    for key, value in changes.items():
-        section, name = key.split("__")
-        params[section][name] = value
-    path.write_text(yaml.safe_dump(params))
-    return path
 
 
 def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
@@ -67,7 +57,8 @@ def test_interrupted_or_terminated_training_writes_nothing(tmp_path, signum, cod
     write_json(tmp_path / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
                                          "keep_apostrophes": False})
     params = write_params(tmp_path / "p.yaml", train__epochs=1000, train__batch_size=2)
-    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / "vocab"), "--text", str(tmp_path / "text.json"),
+    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / "vocab"),
+                 "--text", str(tmp_path / "text.json"),
                  "--model", str(tmp_path / "out" / "model.pt"), "--history", str(tmp_path / "out" / "history.tsv"),
                  "--metrics", str(tmp_path / "out" / "train.json"),
                  "--live-metrics", str(tmp_path / "out" / "live" / "metrics.json"),
@@ -86,7 +77,7 @@ def test_interrupted_or_terminated_training_writes_nothing(tmp_path, signum, cod
 
 def test_a_bad_thread_count_names_the_variable(tmp_path):
     # The stage reads SEQ2SEQ_THREADS before anything else; test_device.py tries more values.
-    proc = stage("evaluate", "--model", "m", "--test", "t", "--metrics", "m", "--samples", "s",
+    proc = stage("evaluate", "--model", "m", "--test", "t", "--metrics", "m", "--samples", "s", "--translations", "x",
                  "--signatures", "s", "--report", "r", "--attention", "a", params=write_params(tmp_path / "p.yaml"),
                  env={"SEQ2SEQ_THREADS": "two"})
     _, err = proc.communicate(timeout=60)

@@ -1,5 +1,5 @@
-from seq2seq.data.text import PrepareStats, TextOptions, normalize, parse_line, prepare_pairs
 from seq2seq.config import load_params
+from seq2seq.data.text import PrepareStats, TextOptions, normalize, parse_line, prepare_pairs
 from tests.conftest import REPO
 
 # The PyTorch tutorial's eng_prefixes, written out here rather than copied from the code under test.
@@ -9,7 +9,7 @@ TUTORIAL_PREFIXES = ("i am ", "i m ", "he is", "he s ", "she is", "she s ", "you
 
 def run(lines, direction="fra-eng", max_length=10, prefixes=TUTORIAL_PREFIXES, options=TextOptions()):
     stats = PrepareStats()
-    pairs = list(prepare_pairs([l.encode("utf-8") if isinstance(l, str) else l for l in lines],
+    pairs = list(prepare_pairs([x.encode("utf-8") if isinstance(x, str) else x for x in lines],
                                direction, max_length, list(prefixes), options, stats))
     return pairs, stats
 

@@ -5,21 +5,17 @@ import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import batches, bucketed_chunks, collate, encode_pairs
-from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
+from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID
 from seq2seq.errors import UserError
-from seq2seq.evaluation import ScoringSet
-from seq2seq.metrics import sequence_loss
+from seq2seq.evaluation.metrics import sequence_loss
+from seq2seq.evaluation.scoring import ScoringSet
+from seq2seq.inference.search import translate_ids
+from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import Seq2Seq
-from seq2seq.search import translate_ids
-from seq2seq.training import (build_model, drop_words, fit, make_optimizer, make_scheduler, shard_batch,
-                              train_epoch)
-from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN
+from seq2seq.training.loop import drop_words, fit, shard_batch, train_epoch
+from seq2seq.training.optim import make_optimizer, make_scheduler, step_scheduler
+from tests.conftest import PAIRS, PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, SOURCE, TARGET, overfit
 
-PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
-         ("il est heureux .", "he is happy ."), ("nous sommes amis .", "we are friends ."),
-         ("elle est ma soeur .", "she is my sister ."), ("je suis medecin .", "i am a doctor .")]
-SOURCE = Vocab.build(s for s, _ in PAIRS)
-TARGET = Vocab.build(t for _, t in PAIRS)
 EXAMPLES = encode_pairs(PAIRS, SOURCE, TARGET)
 TINY_ENC = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_ENC)
 TINY_DEC = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_DEC)
@@ -40,23 +36,15 @@ def test_loss_ignores_padding():
 def test_batches_pad_and_shift_targets():
     batch = collate(EXAMPLES[:2], [0, 1])
     assert batch.src.shape[0] == 2 and batch.tgt_in[0, 0].item() == 1
-    assert torch.equal(batch.tgt_in[:, 1:][batch.tgt_out[:, :-1] != 0], batch.tgt_out[:, :-1][batch.tgt_out[:, :-1] != 0])
+    real = batch.tgt_out[:, :-1] != 0
+    assert torch.equal(batch.tgt_in[:, 1:][real], batch.tgt_out[:, :-1][real])
     shuffled = [b.indices for b in batches(EXAMPLES, 4, torch.Generator().manual_seed(0))]
     assert sorted(i for chunk in shuffled for i in chunk) == list(range(len(EXAMPLES)))
 
 
 def overfit_model(bidirectional: bool = False, attention: str = "general", **dec) -> tuple[Seq2Seq, float]:
-    """A tiny model trained on PAIRS until it knows them by heart; returns it and its last loss."""
-    torch.manual_seed(0)
-    enc = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, bidirectional=bidirectional)
-    dec = DecoderConfig(**{"embedding_size": 16, "hidden_size": 32, "dropout": 0.0, "attention": attention,
-                           **PLAIN_DEC, **dec})
-    cfg = TrainConfig(epochs=1, batch_size=len(EXAMPLES), learning_rate=0.01, **PLAIN_TRAIN)
-    model = build_model(enc, dec, len(SOURCE), len(TARGET))
-    optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
-    for _ in range(150):
-        loss = train_epoch(model, EXAMPLES, cfg, optimizer, gen, torch.device("cpu"), "overfit")
-    return model, loss
+    """The shared tiny model on PAIRS with this encoder direction, attention and decoder settings."""
+    return overfit(enc={"bidirectional": bidirectional}, dec={"attention": attention, **dec})
 
 
 def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
@@ -192,3 +180,53 @@ def test_one_process_shard_is_the_whole_batch_with_its_token_count():
     batch, tokens, weight = shard_batch(EXAMPLES, [0, 1, 2], 0.0, torch.Generator())
     assert batch.indices == [0, 1, 2] and weight == 1.0
     assert tokens == sum(len(EXAMPLES[i][1]) for i in (0, 1, 2))  # targets end in <eos>, no padding counted
+
+
+def test_the_best_epoch_s_weights_are_kept_not_the_last():
+    torch.manual_seed(0)
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    snapshots = []
+    cfg = TrainConfig(epochs=6, batch_size=2, learning_rate=0.01, **{**PLAIN_TRAIN, "patience": 0})
+    result = fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg,
+                 torch.device("cpu"), 8, on_epoch=lambda row: snapshots.append(
+                     {k: v.clone() for k, v in model.state_dict().items()}))
+    best = result.best_epoch
+    assert best == max(result.history, key=lambda r: (r["valid_bleu"], -r["valid_loss"]))["epoch"]
+    kept = result.best_state
+    assert all(torch.equal(kept[k], snapshots[best - 1][k]) for k in kept)
+    if best != len(snapshots):  # the weights went on changing after the best epoch
+        assert not all(torch.equal(kept[k], snapshots[-1][k]) for k in kept)
+
+
+def test_step_decay_multiplies_the_rate_every_n_epochs():
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    cfg = TrainConfig(learning_rate=0.8, lr_schedule="step", lr_decay_every=2, lr_decay_factor=0.5)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = make_scheduler(optimizer, cfg)
+    rates = [optimizer.param_groups[0]["lr"]]
+    for _ in range(5):
+        optimizer.step()  # an epoch's updates come first (no gradients here: nothing moves)
+        step_scheduler(scheduler, 0.0)
+        rates.append(optimizer.param_groups[0]["lr"])
+    # Epochs 1-2 at 0.8, 3-4 at 0.4, 5-6 at 0.2: the rate in force at the start of each epoch.
+    assert rates == [0.8, 0.8, 0.4, 0.4, 0.2, 0.2]
+    assert make_scheduler(optimizer, TrainConfig(lr_decay_factor=1.0)) is None  # nothing ever decays
+
+
+def test_gradient_clipping_bounds_the_step():
+    # One pair, one batch, one step of plain SGD without momentum: the update is learning_rate *
+    # gradient, so its norm is learning_rate * min(gradient norm, clip).
+    def step_norm(clip: float) -> float:
+        torch.manual_seed(0)
+        model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+        cfg = TrainConfig(optimizer="sgd", momentum=0.0, learning_rate=1.0, batch_size=1,
+                          clip_grad_norm=clip, **PLAIN_TRAIN)
+        train_epoch(model, EXAMPLES[:1], cfg, make_optimizer(model, cfg), torch.Generator().manual_seed(0),
+                    torch.device("cpu"), "clip", progress=False)
+        return float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
+
+    free = step_norm(0.0)
+    assert free > 0.01
+    assert step_norm(0.01) == pytest.approx(0.01, rel=1e-3)
+    assert step_norm(free * 10) == pytest.approx(free, rel=1e-5)  # a bound above the norm changes nothing

@@ -7,13 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import encode_pairs
-from seq2seq.data.vocab import Vocab
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
-from seq2seq.training import build_model, make_optimizer, train_epoch
-from seq2seq.translate import translate_lines
-from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN
+from seq2seq.data.vocab import Vocab
+from seq2seq.inference.translate import translate_lines
+from tests.conftest import overfit
 
 PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
          ("il est heureux .", "he is happy ."), ("elle est ma soeur .", "she is my sister .")]
@@ -21,16 +18,8 @@ TEXT = {"direction": "fra-eng", "max_length": 6, "keep_accents": False, "keep_ap
 
 
 def trained_checkpoint(path: Path, source: Vocab, target: Vocab) -> Path:
-    """A tiny model that knows PAIRS by heart, saved at `path`."""
-    torch.manual_seed(0)
-    model = build_model(EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_ENC),
-                        DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_DEC),
-                        len(source), len(target))
-    cfg = TrainConfig(batch_size=4, learning_rate=0.01, **PLAIN_TRAIN)
-    optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
-    examples = encode_pairs(PAIRS, source, target)
-    for _ in range(150):
-        train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "fixture")
+    """The shared tiny model trained on PAIRS with these vocabularies, saved at `path`."""
+    model, _ = overfit(PAIRS, source, target, dec={"attention": "general"})
     save_checkpoint(path, model, source, target, TEXT)
     return path
 

@@ -20,7 +20,7 @@ def test_order_by_frequency_then_alphabet_and_limits():
 
 def test_encode_decode_round_trip_and_unknown():
     v = Vocab.build(["i am cold ."])
-    ids = v.encode("i am cold .".split())
+    ids = v.encode(["i", "am", "cold", "."])
     assert v.decode(ids + [EOS_ID, 5]) == ["i", "am", "cold", "."]
     assert v.encode(["warm"]) == [UNK_ID]
 

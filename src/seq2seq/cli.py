@@ -9,9 +9,19 @@ import io
 import sys
 from pathlib import Path
 
-from seq2seq.errors import UserError, run_main
+from seq2seq.config import EvaluateConfig, PrepareConfig
+from seq2seq.errors import UserError
+from seq2seq.runner import run_main
 
 DEFAULT_MODEL = Path("models/model.pt")
+EVALUATE, PREPARE = EvaluateConfig(), PrepareConfig()  # translate decodes as the evaluate stage does
+
+
+def _domain() -> str:
+    """What the default pipeline's model knows, in words, from the prepare defaults."""
+    starts = ", ".join(p.strip() for p in PREPARE.eng_prefixes)
+    return (f"The default pipeline's model knows only short sentences (fewer than prepare.max_length = "
+            f"{PREPARE.max_length} words) whose English starts with one of: {starts} (prepare.eng_prefixes). ")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,22 +31,22 @@ def _parser() -> argparse.ArgumentParser:
     tr = commands.add_parser("translate", help="translate sentences (arguments, or stdin one per line)",
                              description="Translate raw sentences with a trained model. Without "
                              "arguments, reads stdin and prints one line per input line.",
-                             epilog="The default pipeline's model knows only short sentences (fewer than "
-                             "prepare.max_length = 10 words) whose English starts with I am, you are, he "
-                             "is, she is, we are, they are or their contractions (prepare.eng_prefixes). "
-                             "Words it never saw become <unk> (word vocabularies) and longer lines are "
+                             epilog=_domain() + "Words it never saw become <unk> (word vocabularies) and "
+                             "longer lines are "
                              "truncated; both are reported on stderr, once per line. A BPE vocabulary "
                              "(vocab.type=bpe) spells unseen words from pieces instead.")
     tr.add_argument("sentences", nargs="*", help="sentences to translate (default: read stdin)")
     tr.add_argument("--model", type=Path, default=DEFAULT_MODEL,
                     help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL})")
-    tr.add_argument("--max-output-length", type=int, default=20, help="longest translation in tokens")
+    tr.add_argument("--max-output-length", type=int, default=EVALUATE.max_output_length,
+                    help=f"longest translation in tokens (default {EVALUATE.max_output_length}, as evaluate)")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
-    tr.add_argument("--beam", type=int, default=5, metavar="N",
-                    help="hypotheses kept per sentence (default 5, as the evaluate stage); 1 is greedy decoding")
-    tr.add_argument("--length-penalty", type=float, default=1.0, metavar="X",
-                    help="beam search ranks log-probability / length ** X (default 1.0: per token; "
-                    "0: the plain sum, which favours short translations)")
+    tr.add_argument("--beam", type=int, default=EVALUATE.beam_size, metavar="N",
+                    help=f"hypotheses kept per sentence (default {EVALUATE.beam_size}, as the evaluate stage); "
+                    "1 is greedy decoding")
+    tr.add_argument("--length-penalty", type=float, default=EVALUATE.length_penalty, metavar="X",
+                    help=f"beam search ranks log-probability / length ** X (default {EVALUATE.length_penalty}, "
+                    "as evaluate; 1.0: per token; 0: the plain sum, which favours short translations)")
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     cmp = commands.add_parser("compare", help="is B better than A? paired tests on the kept test translations",
                               description="Compare the test translations of two revisions or experiments "
@@ -54,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                      "or params conditions key=value,... (default HEAD)")
     cmp.add_argument("b", nargs="?", default="workspace", help="side B, as A (default workspace: the working tree)")
     cmp.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
+    cmp.add_argument("--rev", default="HEAD", help="the commit whose experiments a params selection picks "
+                     "from, as dvc exp show --rev (default HEAD)")
     cmp.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                      help="bootstrap resamples for the 95%% interval (default 1000, at least 40)")
     cmp.add_argument("--trials", type=int, default=10000, metavar="N",
@@ -109,7 +121,7 @@ def _bench(args: argparse.Namespace) -> None:
 
     import torch
 
-    from seq2seq.bench import BENCH_KEYS, run_bench
+    from seq2seq.bench.throughput import BENCH_KEYS, run_bench
     from seq2seq.config import load_params
     from seq2seq.device import resolve_device
 
@@ -136,9 +148,9 @@ def _bench(args: argparse.Namespace) -> None:
 
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
-    from seq2seq.device import resolve_device
     from seq2seq.checkpoint import load_checkpoint
-    from seq2seq.translate import translate_lines
+    from seq2seq.device import resolve_device
+    from seq2seq.inference.translate import translate_lines
 
     if args.max_output_length < 1 or args.batch_size < 1:
         raise UserError("--max-output-length and --batch-size must be at least 1.")
@@ -163,15 +175,20 @@ def _translate(args: argparse.Namespace) -> None:
 
 def _compare(args: argparse.Namespace) -> None:
     import json
+    import logging
 
-    from seq2seq.compare import as_json, as_table, compare_sides, load_side
+    from seq2seq.evaluation.compare import as_json, as_table, compare_sides, load_side
 
     if args.bootstrap < 40 or args.trials < 1 or args.seed < 0:
         raise UserError("--bootstrap must be at least 40 (the 2.5th and 97.5th percentiles need it), --trials "
                         "at least 1 and --seed 0 or more.")
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha must be strictly between 0 and 1 (0.05 is usual), not {args.alpha}.")
-    a, b = load_side(args.repo, args.a), load_side(args.repo, args.b)
+    if 1 / (args.trials + 1) >= args.alpha:
+        logging.getLogger("seq2seq.compare").warning(
+            "with --trials %d no p-value can fall below --alpha %g: nothing can be called significant",
+            args.trials, args.alpha)
+    a, b = load_side(args.repo, args.a, args.rev), load_side(args.repo, args.b, args.rev)
     result = compare_sides(a, b, args.bootstrap, args.trials, args.seed)
     n_sources = len(a.translations[0].sources)
     if args.json:

@@ -25,18 +25,21 @@ DEFAULT_PREFIXES = (
 )
 DIRECTIONS = ("fra-eng", "eng-fra", "autoencode")
 OPTIMIZERS = ("sgd", "adam")
-ATTENTIONS = ("none", "dot", "general", "bahdanau")  # as seq2seq.model.attention.ATTENTION_KINDS
+ATTENTIONS = ("none", "dot", "general", "bahdanau")  # the decoder's attention kinds (seq2seq.model.attention)
 VOCAB_TYPES = ("word", "bpe")
 LR_SCHEDULES = ("step", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
 THREADS_ALLOWED = "an integer >= 0 (CPU threads per process; 0: torch's default, as many as cores)"
 
 
-def _knob(default: Any, allowed: str, check: Callable[[Any], bool] = lambda v: True) -> Any:
-    """A dataclass field whose metadata says which values are allowed and how to check them."""
+def _knob(default: Any, allowed: str, check: Callable[[Any], bool] = lambda v: True, *, help: str) -> Any:
+    """A params key: its default, the allowed values (in words, and as a check) and its one-line help.
+    This is the one home of all three: params.yaml's comments, docs/params.md and the CLI's defaults
+    are made from it (`seq2seq.paramsdoc`)."""
+    meta = {"allowed": allowed, "check": check, "help": help}
     if isinstance(default, (list, tuple)):
-        return field(default_factory=lambda: list(default), metadata={"allowed": allowed, "check": check})
-    return field(default=default, metadata={"allowed": allowed, "check": check})
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def _positive(v: Any) -> bool:
@@ -49,94 +52,165 @@ def _choice(options: tuple[str, ...]) -> tuple[str, Callable[[Any], bool]]:
 
 @dataclass(frozen=True)
 class DownloadConfig:
-    url: str = _knob(DEFAULT_URL, "an http(s):// or file:// URL, or a local path", lambda v: bool(v.strip()))
+    url: str = _knob(DEFAULT_URL, "an http(s):// or file:// URL, or a local path", lambda v: bool(v.strip()),
+        help='Where the pairs archive comes from: http(s)://, file:// or a local path. If SEQ2SEQ_DATA_DIR '
+             "names a folder holding the URL's file name (fra-eng.zip), that copy is used instead.")
     sha256: str = _knob(DEFAULT_SHA256, "64 hex digits, or empty to skip the check",
-                        lambda v: v == "" or (len(v) == 64 and all(c in "0123456789abcdefABCDEF" for c in v)))
+                        lambda v: v == "" or (len(v) == 64 and all(c in "0123456789abcdefABCDEF" for c in v)),
+        help="Expected sha256 of the archive (64 hex digits); '' skips the check. Pinned to the 2017-09-29 "
+             'file.')
 
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    direction: str = _knob("fra-eng", *_choice(DIRECTIONS))
+    direction: str = _knob("fra-eng", *_choice(DIRECTIONS),
+        help='Translation direction: fra-eng (French in, English out), eng-fra, or autoencode (English to '
+             'English).')
     max_length: int = _knob(10, "an integer >= 2 (pairs need fewer tokens than this on both sides)",
-                            lambda v: v >= 2)
-    eng_prefixes: list[str] = _knob(DEFAULT_PREFIXES, "a list of strings (empty keeps every pair)")
-    keep_accents: bool = _knob(False, "true or false")
-    keep_apostrophes: bool = _knob(False, "true or false")
+                            lambda v: v >= 2,
+        help='Keep pairs whose both sides have fewer than this many tokens (integer >= 2).')
+    eng_prefixes: list[str] = _knob(DEFAULT_PREFIXES, "a list of strings (empty keeps every pair)",
+        help='Keep only pairs whose normalised English starts with one of these; [] keeps every pair.')
+    keep_accents: bool = _knob(False, "true or false",
+        help='Keep accented letters (true) instead of folding them to ASCII (false).')
+    keep_apostrophes: bool = _knob(False, "true or false",
+        help='Keep apostrophes inside words (true) instead of turning them into spaces (false, as the '
+             'tutorial).')
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    test_fraction: float = _knob(0.2, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
-    seed: int = _knob(1234, "an integer >= 0", lambda v: v >= 0)
+    test_fraction: float = _knob(0.2, "a number strictly between 0 and 1", lambda v: 0 < v < 1,
+        help='Share of pairs held out for testing, strictly between 0 and 1. Pairs that share a sentence '
+             '(source or target, transitively) stay on one side, so no test sentence occurs in training.')
+    seed: int = _knob(1234, "an integer >= 0", lambda v: v >= 0,
+        help="Seed of the split's shuffle (integer >= 0); independent of the training seed.")
 
 
 @dataclass(frozen=True)
 class VocabConfig:
-    type: str = _knob("bpe", *_choice(VOCAB_TYPES))
-    min_count: int = _knob(1, "an integer >= 1 (word vocabularies)", _positive)
-    max_size: int = _knob(0, "an integer >= 0 (0 means no limit; word vocabularies)", lambda v: v >= 0)
-    size: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50)
+    type: str = _knob("bpe", *_choice(VOCAB_TYPES),
+        help='word: whole words; bpe: subword pieces learned by sentencepiece on the training split, so rare '
+             'and unseen words are spelled from pieces (outputs become words again before scoring).')
+    min_count: int = _knob(1, "an integer >= 1 (word vocabularies)", _positive,
+        help='word only: words seen fewer times than this in the training split map to <unk> (integer >= 1).')
+    max_size: int = _knob(0, "an integer >= 0 (0 means no limit; word vocabularies)", lambda v: v >= 0,
+        help='word only: most words per vocabulary besides the 4 special tokens; 0 means no limit.')
+    size: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50,
+        help='bpe only: most pieces per side (integer >= 50); small data may stop short of it.')
 
 
 @dataclass(frozen=True)
 class _LSTMConfig:
     """Knobs the encoder and decoder share."""
 
-    embedding_size: int = _knob(256, "an integer >= 1", _positive)
-    hidden_size: int = _knob(256, "an integer >= 1", _positive)
-    num_layers: int = _knob(1, "an integer >= 1", _positive)
-    dropout: float = _knob(0.3, "a number in [0, 1)", lambda v: 0 <= v < 1)
+    embedding_size: int = _knob(256, "an integer >= 1", _positive,
+        help='Size of the word embeddings (integer >= 1).')
+    hidden_size: int = _knob(256, "an integer >= 1", _positive,
+        help="LSTM hidden size (integer >= 1); the encoder's is per direction, and a linear bridge maps the "
+             "encoder's state when it does not fit the decoder.")
+    num_layers: int = _knob(1, "an integer >= 1", _positive,
+        help='Stacked LSTM layers (integer >= 1).')
+    dropout: float = _knob(0.3, "a number in [0, 1)", lambda v: 0 <= v < 1,
+        help="Dropout on embeddings and between layers (the decoder's also before its output layer), in [0, "
+             '1).')
 
 
 @dataclass(frozen=True)
 class EncoderConfig(_LSTMConfig):
-    bidirectional: bool = _knob(False, "true or false")
+    bidirectional: bool = _knob(False, "true or false",
+        help='true: a second LSTM reads the sentence backwards (separate weights); outputs are concatenated.')
 
 
 @dataclass(frozen=True)
 class DecoderConfig(_LSTMConfig):
     attention: str = _knob("general", "one of none, dot, general, bahdanau (the old true is general, false "
-                           "is none)", lambda v: v in ATTENTIONS)
-    input_feeding: bool = _knob(True, "true or false")
-    tie_embeddings: bool = _knob(True, "true or false")
+                           "is none)", lambda v: v in ATTENTIONS,
+        help='Attention over the encoder outputs: none (the original plain model; the old `false`), dot, '
+             "general (Luong's bilinear score; the old `true`) or bahdanau (additive). dot needs equal sizes.")
+    input_feeding: bool = _knob(True, "true or false",
+        help="Feed each step's attentional vector into the next step's LSTM input (Luong); ignored without "
+             'attention.')
+    tie_embeddings: bool = _knob(True, "true or false",
+        help='Share the target embedding with the output layer (needs embedding_size == hidden_size).')
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    seed: int = _knob(1, "an integer >= 0", lambda v: v >= 0)
-    epochs: int = _knob(10, "an integer >= 1", _positive)
-    batch_size: int = _knob(64, "an integer >= 1", _positive)
-    optimizer: str = _knob("adam", *_choice(OPTIMIZERS))
-    learning_rate: float = _knob(0.002, "a number > 0", lambda v: v > 0)
-    momentum: float = _knob(0.9, "a number in [0, 1) (sgd only)", lambda v: 0 <= v < 1)
-    weight_decay: float = _knob(0.0, "a number >= 0", lambda v: v >= 0)
-    lr_decay_every: int = _knob(7, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0)
-    lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1)
-    clip_grad_norm: float = _knob(1.0, "a number >= 0 (0 disables clipping)", lambda v: v >= 0)
-    teacher_forcing_ratio: float = _knob(1.0, "a number in [0, 1]", lambda v: 0 <= v <= 1)
-    label_smoothing: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
-    word_dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1)
-    patience: int = _knob(3, "an integer >= 0 (epochs; 0 never stops early)", lambda v: v >= 0)
-    lr_schedule: str = _knob("step", *_choice(LR_SCHEDULES))
-    lr_plateau_patience: int = _knob(2, "an integer >= 1 (epochs)", _positive)
-    valid_fraction: float = _knob(0.05, "a number strictly between 0 and 1", lambda v: 0 < v < 1)
-    device: str = _knob("auto", *_choice(DEVICES))
-    threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0)
-    processes: int = _knob(1, "an integer >= 1 (training processes; above 1, torch DDP)", _positive)
+    seed: int = _knob(1, "an integer >= 0", lambda v: v >= 0,
+        help='Seed for weights, shuffling, teacher forcing and the validation slice (integer >= 0).')
+    epochs: int = _knob(10, "an integer >= 1", _positive,
+        help='Passes over the training pairs (integer >= 1); the best epoch by validation BLEU is kept.')
+    batch_size: int = _knob(64, "an integer >= 1", _positive,
+        help='Pairs per batch (integer >= 1).')
+    optimizer: str = _knob("adam", *_choice(OPTIMIZERS),
+        help='sgd (with momentum and weight decay, as the original) or adam.')
+    learning_rate: float = _knob(0.002, "a number > 0", lambda v: v > 0,
+        help='Initial learning rate (> 0).')
+    momentum: float = _knob(0.9, "a number in [0, 1) (sgd only)", lambda v: 0 <= v < 1,
+        help='SGD momentum in [0, 1); ignored by adam.')
+    weight_decay: float = _knob(0.0, "a number >= 0", lambda v: v >= 0,
+        help='L2 weight decay (>= 0).')
+    lr_decay_every: int = _knob(7, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0,
+        help='Multiply the learning rate by lr_decay_factor every this many epochs; 0 never decays.')
+    lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1,
+        help='Factor for the step decay, in (0, 1].')
+    clip_grad_norm: float = _knob(1.0, "a number >= 0 (0 disables clipping)", lambda v: v >= 0,
+        help='Clip the gradient norm to this (>= 0); 0 disables clipping.')
+    teacher_forcing_ratio: float = _knob(1.0, "a number in [0, 1]", lambda v: 0 <= v <= 1,
+        help="Chance of feeding the gold previous word instead of the model's own prediction, in [0, 1].")
+    label_smoothing: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1,
+        help="Label smoothing in [0, 1): this share of each target's probability is spread over the "
+             'vocabulary.')
+    word_dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1,
+        help='Chance that each source word is replaced by <unk> while training, in [0, 1), so <unk> is '
+             'learned.')
+    patience: int = _knob(3, "an integer >= 0 (epochs; 0 never stops early)", lambda v: v >= 0,
+        help='Stop after this many epochs without a better validation BLEU (integer >= 0); 0 runs every epoch.')
+    lr_schedule: str = _knob("step", *_choice(LR_SCHEDULES),
+        help='step: multiply the rate by lr_decay_factor every lr_decay_every epochs; plateau: when validation'
+             ' BLEU has not improved for more than lr_plateau_patience epochs in a row.')
+    lr_plateau_patience: int = _knob(2, "an integer >= 1 (epochs)", _positive,
+        help='plateau only: epochs without gain tolerated before a cut (integer >= 1).')
+    valid_fraction: float = _knob(0.05, "a number strictly between 0 and 1", lambda v: 0 < v < 1,
+        help='Share of the training split held out for validation each epoch, in (0, 1); grouped like the '
+             'split.')
+    device: str = _knob("auto", *_choice(DEVICES),
+        help='auto (CUDA when present, else CPU), cpu or cuda.')
+    threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0,
+        help="CPU threads per training process (integer >= 0); 0: torch's default, all cores shared among "
+             'processes. Changing it reruns training; the environment variable SEQ2SEQ_THREADS overrides it '
+             'and reruns nothing.')
+    processes: int = _knob(1, "an integer >= 1 (training processes; above 1, torch DDP)", _positive,
+        help='Training processes (integer >= 1); above 1, torch DDP splits every batch among them (gloo on '
+             'CPU, NCCL on GPUs).')
 
 
 @dataclass(frozen=True)
 class EvaluateConfig:
-    batch_size: int = _knob(256, "an integer >= 1", _positive)
-    max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive)
-    beam_size: int = _knob(5, "an integer >= 1 (1 is greedy decoding)", _positive)
-    length_penalty: float = _knob(1.0, "a number >= 0 (0 ranks by total log-probability)", lambda v: v >= 0)
-    attention_plots: int = _knob(4, "an integer from 1 to 50", lambda v: 1 <= v <= 50)
-    num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0)
+    batch_size: int = _knob(256, "an integer >= 1", _positive,
+        help='Pairs per batch when scoring (integer >= 1).')
+    max_output_length: int = _knob(20, "an integer >= 1 (tokens)", _positive,
+        help='Longest translation decoding may produce, in tokens (integer >= 1).')
+    beam_size: int = _knob(5, "an integer >= 1 (1 is greedy decoding)", _positive,
+        help='Hypotheses kept per sentence by beam search (integer >= 1); 1 is greedy decoding (validation '
+             'always is).')
+    length_penalty: float = _knob(1.0, "a number >= 0 (0 ranks by total log-probability)", lambda v: v >= 0,
+        help='Beam scores are log-probability / length ** length_penalty (>= 0); 0 favours short outputs.')
+    attention_plots: int = _knob(4, "an integer from 1 to 50", lambda v: 1 <= v <= 50,
+        help='Sample sentences drawn as attention heatmaps in results/attention (integer from 1 to 50).')
+    num_samples: int = _knob(20, "an integer >= 0", lambda v: v >= 0,
+        help='Test sources written to results/samples.tsv with all their references and the prediction '
+             '(integer >= 0).')
     bootstrap_samples: int = _knob(1000, "0 (no confidence intervals) or an integer >= 40 (the 2.5th and "
-                                   "97.5th percentiles need at least 40 resamples)", lambda v: v == 0 or v >= 40)
-    device: str = _knob("auto", *_choice(DEVICES))
-    threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0)
+                                   "97.5th percentiles need at least 40 resamples)", lambda v: v == 0 or v >= 40,
+        help='Bootstrap resamples for the 95% confidence half-widths bleu_ci95 and chrf_ci95 (0 skips, else >='
+             ' 40).')
+    device: str = _knob("auto", *_choice(DEVICES),
+        help='auto (CUDA when present, else CPU), cpu or cuda. Byte-identical reruns are promised on CPU only.')
+    threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0,
+        help="CPU threads (integer >= 0); 0: torch's default, all cores. SEQ2SEQ_THREADS overrides it and "
+             'reruns nothing.')
 
 
 SECTIONS: dict[str, type] = {
@@ -183,6 +257,20 @@ def parse_section(cls: type[T], name: str, raw: Any) -> T:
     return cls(**values)
 
 
+def check_model(enc: EncoderConfig, dec: DecoderConfig) -> None:
+    """Checks between the encoder and decoder sections, made when the params load (before any data
+    is read) with the messages the model would give."""
+    if dec.tie_embeddings and dec.embedding_size != dec.hidden_size:
+        raise UserError(f"decoder.tie_embeddings shares the target embedding with the output layer, so "
+                        f"decoder.embedding_size ({dec.embedding_size}) must equal decoder.hidden_size "
+                        f"({dec.hidden_size}): make them equal or set decoder.tie_embeddings=false.")
+    memory = enc.hidden_size * (2 if enc.bidirectional else 1)
+    if dec.attention == "dot" and dec.hidden_size != memory:
+        raise UserError(f"decoder.attention=dot compares decoder states (decoder.hidden_size {dec.hidden_size}) "
+                        f"with encoder outputs of size {memory} (hidden_size, doubled when bidirectional); they "
+                        "must be equal: use general or bahdanau, or make the sizes match.")
+
+
 def load_params(path: Path, *names: str) -> dict[str, Any]:
     """Read `path` (params.yaml) and return the typed configs of the sections `names`."""
     try:
@@ -196,4 +284,6 @@ def load_params(path: Path, *names: str) -> dict[str, Any]:
         if name not in data:
             raise UserError(f"{path} has no '{name}' section: restore it from git (git checkout {path}).")
         out[name] = parse_section(SECTIONS[name], name, data[name])
+    if "encoder" in out and "decoder" in out:
+        check_model(out["encoder"], out["decoder"])
     return out

@@ -24,7 +24,7 @@ class Batch:
     tgt_out: torch.Tensor  # (batch, tgt_len)
     indices: list[int]  # positions of these examples in the input list
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         return Batch(self.src.to(device), self.src_lengths, self.tgt_in.to(device),
                      self.tgt_out.to(device), self.indices)
 

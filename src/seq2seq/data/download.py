@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from seq2seq.errors import UserError
 from seq2seq.fileio import atomic_path
+from seq2seq.runner import interactive
 
 log = logging.getLogger("seq2seq.download")
 
@@ -41,16 +42,21 @@ def sha256_of(path: Path) -> str:
 
 
 def _http_fetch(url: str, dest: Path, timeout: float, retries: int) -> None:
-    """Download `url` to `dest` with a progress bar, retrying transient failures."""
+    """Download `url` to `dest`, with a progress bar on a terminal (else a line before and after),
+    retrying transient failures."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     for attempt in range(1, retries + 1):
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp, open(dest, "wb") as out:
                 total = int(resp.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=archive_name(url)) as bar:
+                log.info("downloading %s (%s bytes)", url, f"{total:,}" if total else "size unknown")
+                start = time.perf_counter()
+                with tqdm(total=total, unit="B", unit_scale=True, desc=archive_name(url),
+                          disable=not interactive()) as bar:
                     for block in iter(lambda: resp.read(1 << 16), b""):
                         out.write(block)
                         bar.update(len(block))
+                log.info("downloaded %s bytes in %.1f s", f"{bar.n:,}", time.perf_counter() - start)
             return
         except urllib.error.HTTPError as err:
             if err.code < 500 or attempt == retries:

@@ -78,7 +78,7 @@ class Vocab:
         return out
 
     @classmethod
-    def build(cls, sentences: Iterable[str], min_count: int = 1, max_size: int = 0) -> "Vocab":
+    def build(cls, sentences: Iterable[str], min_count: int = 1, max_size: int = 0) -> Vocab:
         """Count tokens; keep those seen `min_count` times, most frequent first, at most `max_size`
         words besides the specials (0: no limit)."""
         counts = Counter(t for s in sentences for t in tokenize(s))
@@ -89,7 +89,7 @@ class Vocab:
         return cls([*SPECIALS, *words])
 
     @classmethod
-    def build_pieces(cls, sentences: Iterable[str], size: int) -> "Vocab":
+    def build_pieces(cls, sentences: Iterable[str], size: int) -> Vocab:
         """Train a BPE model of at most `size` pieces; the vocabulary lists its pieces after the specials."""
         model = PieceModel(train_pieces(sentences, size))
         return cls([*SPECIALS, *(p for p in model.pieces() if p not in SPECIALS)], model)
@@ -103,7 +103,7 @@ class Vocab:
                 tmp.write_bytes(self.pieces.bytes)
 
     @classmethod
-    def load(cls, path: Path) -> "Vocab":
+    def load(cls, path: Path) -> Vocab:
         """Read a vocabulary written by `save` (with its piece model, when one lies beside it)."""
         path = Path(path)
         if not path.exists():

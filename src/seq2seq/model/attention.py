@@ -9,9 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from seq2seq.config import ATTENTIONS
 from seq2seq.errors import UserError
-
-ATTENTION_KINDS = ("none", "dot", "general", "bahdanau")
 
 
 @dataclass
@@ -22,7 +21,7 @@ class Memory:
     keys: torch.Tensor  # (batch, src_len, key): enc for dot, dec for general and bahdanau
     mask: torch.Tensor  # (batch, src_len), true at real tokens
 
-    def select(self, index: torch.Tensor) -> "Memory":
+    def select(self, index: torch.Tensor) -> Memory:
         """The rows `index` (n,) of the batch, e.g. each sentence repeated per beam hypothesis."""
         return Memory(self.values.index_select(0, index), self.keys.index_select(0, index),
                       self.mask.index_select(0, index))
@@ -39,13 +38,12 @@ class Attention(nn.Module):
 
     def __init__(self, kind: str, query_size: int, memory_size: int):
         super().__init__()
-        if kind not in ATTENTION_KINDS[1:]:
-            raise UserError(f"unknown attention {kind!r}: expected one of {', '.join(ATTENTION_KINDS[1:])}.")
+        if kind not in ATTENTIONS[1:]:  # "none" builds no attention module
+            raise UserError(f"unknown attention {kind!r}: expected one of {', '.join(ATTENTIONS[1:])}.")
         if kind == "dot" and query_size != memory_size:
-            raise UserError(f"decoder.attention=dot compares decoder states (decoder.hidden_size "
-                            f"{query_size}) with encoder outputs of size {memory_size} (hidden_size, "
-                            "doubled when bidirectional); they must be equal: use general or bahdanau, "
-                            "or make the sizes match.")
+            # Params are checked when they load (seq2seq.config.check_model); this guards direct use.
+            raise ValueError(f"dot attention needs equal sizes, got queries of {query_size} and memory of "
+                             f"{memory_size}")
         self.kind = kind
         self.key = nn.Linear(memory_size, query_size, bias=False) if kind != "dot" else None
         if kind == "bahdanau":

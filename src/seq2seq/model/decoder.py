@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
-from seq2seq.errors import UserError
 from seq2seq.model.attention import Attention, Memory
 
 
@@ -20,7 +19,7 @@ class DecoderState:
     c: torch.Tensor  # (layers, batch, hidden)
     feed: torch.Tensor | None  # (batch, hidden): the previous attentional vector (input feeding only)
 
-    def select(self, index: torch.Tensor) -> "DecoderState":
+    def select(self, index: torch.Tensor) -> DecoderState:
         """The rows `index` (n,) of the batch: beam search reorders hypotheses with it."""
         return DecoderState(self.h.index_select(1, index), self.c.index_select(1, index),
                             None if self.feed is None else self.feed.index_select(0, index))
@@ -56,9 +55,9 @@ class Decoder(nn.Module):
         self.out = nn.Linear(hidden_size, vocab_size)
         if tie_embeddings:
             if embedding_size != hidden_size:
-                raise UserError(f"decoder.tie_embeddings shares the target embedding with the output layer, "
-                                f"so decoder.embedding_size ({embedding_size}) must equal decoder.hidden_size "
-                                f"({hidden_size}): make them equal or set decoder.tie_embeddings=false.")
+                # Params are checked when they load (seq2seq.config.check_model); this guards direct use.
+                raise ValueError(f"tied embeddings need embedding_size == hidden_size, got {embedding_size} "
+                                 f"and {hidden_size}")
             self.out.weight = self.embedding.weight
 
     def memory(self, enc_out: torch.Tensor, src_mask: torch.Tensor) -> Memory | None:

@@ -13,6 +13,7 @@ from seq2seq.model.bridge import Bridge
 from seq2seq.model.decoder import Decoder, DecoderState
 from seq2seq.model.encoder import Encoder
 
+
 @dataclass(frozen=True)
 class ModelSettings:
     """Everything needed to rebuild the network: stored in the checkpoint, not read from params."""
@@ -34,7 +35,7 @@ class ModelSettings:
 
 
 class Seq2Seq(nn.Module):
-    """Encoder -> bridge -> decoder. Search strategies (`seq2seq.search`) drive it through `encode`,
+    """Encoder -> bridge -> decoder. Search strategies (`seq2seq.inference.search`) drive it through `encode`,
     `step` and the state's `select`."""
 
     def __init__(self, s: ModelSettings):

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from seq2seq.checkpoint import LoadedModel
 from seq2seq.data.batching import encode_source
 from seq2seq.data.text import TextOptions, normalize, tokenize
-from seq2seq.search import translate_ids
+from seq2seq.inference.search import translate_ids
 
 log = logging.getLogger("seq2seq.translate")
 

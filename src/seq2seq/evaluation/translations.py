@@ -47,5 +47,7 @@ def parse(text: str, origin: str) -> Translations:
         raise UserError(f"{origin} line {bad[0]} does not have a source, its references and a prediction: "
                         "rerun the evaluate stage (dvc repro).")
     body = rows[1:]
+    if not body:
+        raise UserError(f"{origin} holds no translations, only its header: rerun the evaluate stage (dvc repro).")
     return Translations([r[0] for r in body], [r[1].split(REFERENCE_SEPARATOR) for r in body],
                         [r[2] for r in body])

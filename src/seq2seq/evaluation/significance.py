@@ -1,9 +1,10 @@
 """Is B better than A? Paired tests on the same test sources, for BLEU and chrF scored exactly as the
 evaluate stage scores them (each source against all of its references).
 
-All three tests resample sentence statistics (sacrebleu's sufficient statistics: n-gram matches and
-lengths for BLEU, character and word n-gram counts for chrF), so every corpus score they compute is
-sacrebleu's own, from summed statistics:
+All three tests resample sentence statistics (sacrebleu's sufficient statistics: for BLEU, n-gram
+matches clipped by the most any reference allows, totals, the output's length and the closest
+reference length; for chrF, character n-gram counts against the sentence's best reference), so every
+corpus score they compute is sacrebleu's own, from summed statistics:
 
 - `bootstrap_deltas`: paired bootstrap resampling (Koehn 2004) of B - A, for its 95% interval. Each
   resample draws the sentences with replacement, the same draw for both systems. With several runs
@@ -27,7 +28,7 @@ import numpy as np
 import sacrebleu
 from sacrebleu.metrics.base import Metric
 
-from seq2seq.metrics import reference_streams
+from seq2seq.evaluation.metrics import reference_streams
 
 METRICS = ("bleu", "chrf")
 NAMES = {"bleu": "BLEU", "chrf": "chrF"}
@@ -35,7 +36,7 @@ CHUNK = 1000  # resamples or trials scored per matrix product, to bound memory
 
 
 def make_metric(name: str) -> Metric:
-    """The sacrebleu metric `name` configured as `seq2seq.metrics.corpus_scores` configures it."""
+    """The sacrebleu metric `name` configured as `seq2seq.evaluation.metrics.corpus_scores` configures it."""
     return sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
 
 

@@ -48,7 +48,7 @@ class _Finished:
     length: torch.Tensor  # (batch,) its length, `<eos>` included; 0 while none has ended
 
     @classmethod
-    def empty(cls, batch: int, max_len: int, device: torch.device) -> "_Finished":
+    def empty(cls, batch: int, max_len: int, device: torch.device) -> _Finished:
         tokens = torch.full((batch, max_len), PAD_ID, dtype=torch.long, device=device)
         return cls(torch.full((batch,), NEG_INF, device=device), tokens,
                    torch.zeros(batch, dtype=torch.long, device=device))

@@ -5,8 +5,8 @@ attention, batch size, and sentence lengths drawn from the prepared data's), so 
 the model and the loop, not the data. Reported:
 
 - `peak_gflops`: the best float32 matrix-multiply rate torch reaches here (square GEMMs);
-- `train_pairs_per_s`, `achieved_gflops` (see `seq2seq.flops` for what is counted) and
-  `mfu` = achieved / peak, for the real training step (`training.train_epoch`);
+- `train_pairs_per_s`, `achieved_gflops` (see `seq2seq.bench.flops` for what is counted) and
+  `mfu` = achieved / peak, for the real training step (`seq2seq.training.loop.train_epoch`);
 - `per_word_pairs_per_s`: the original's loop (one sentence at a time, one LSTM step per word, the
   same sizes), and `speedup` = train_pairs_per_s / per_word_pairs_per_s;
 - `translate_sentences_per_s`: batched greedy decoding as `evaluate` runs it;
@@ -23,15 +23,17 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from seq2seq.bench.flops import training_flops
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import Example
 from seq2seq.data.vocab import EOS_ID, SOS_ID, SPECIALS, Vocab
-from seq2seq.flops import training_flops
+from seq2seq.inference.search import translate_ids
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
+from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import ModelSettings, count_parameters
-from seq2seq.search import translate_ids
-from seq2seq.training import build_model, make_optimizer, train_epoch
+from seq2seq.training.loop import train_epoch
+from seq2seq.training.optim import make_optimizer
 
 BENCH_KEYS = ("peak_gflops", "train_pairs_per_s", "achieved_gflops", "mfu", "per_word_pairs_per_s",
               "speedup", "translate_sentences_per_s", "beam_sentences_per_s")
@@ -55,8 +57,9 @@ def matmul_peak_gflops(device: torch.device, sizes: Sequence[int] = (512, 1024, 
     for n in sizes:
         a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
         torch.mm(a, b)  # warm-up: thread pool, caches, CUDA context
-        reps = max(1, int(seconds / max(_timed(lambda: torch.mm(a, b), device), 1e-6)))
-        elapsed = _timed(lambda: [torch.mm(a, b) for _ in range(reps)], device)
+        # The lambdas run at once, inside this iteration: binding the loop variables late is safe.
+        reps = max(1, int(seconds / max(_timed(lambda: torch.mm(a, b), device), 1e-6)))  # noqa: B023
+        elapsed = _timed(lambda: [torch.mm(a, b) for _ in range(reps)], device)  # noqa: B023
         best = max(best, 2 * n ** 3 * reps / elapsed / 1e9)
     return best
 

@@ -3,11 +3,12 @@
 Each side is one or more git revisions or DVC experiments (training seeds of one configuration), or
 a params selection over the finished experiments `dvc exp show` lists (`encoder.bidirectional=true`).
 Their kept test translations (`results/translations.tsv`) are read through `dvc.api`, never by
-checking anything out, and compared sentence by sentence with `seq2seq.significance`.
+checking anything out, and compared sentence by sentence with `seq2seq.evaluation.significance`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from seq2seq.config import SECTIONS
 from seq2seq.errors import UserError
-from seq2seq.significance import METRICS, NAMES, MetricComparison, compare_metric, verdict
-from seq2seq.translations import Translations, parse
+from seq2seq.evaluation.significance import METRICS, NAMES, MetricComparison, compare_metric, verdict
+from seq2seq.evaluation.translations import Translations, parse
 
 log = logging.getLogger("seq2seq.compare")
 WORKSPACE = "workspace"
@@ -48,7 +50,8 @@ def parse_spec(spec: str) -> tuple[list[str], dict[str, str]]:
 
 def _matches(value: object, wanted: str) -> bool:
     """Whether a `dvc exp show` params value (numbers as floats, booleans as 'True') equals `wanted`
-    as YAML reads it (`true`, `2`, `0.002`, `general`)."""
+    as YAML reads it (`true`, `2`, `0.002`, `general`); numbers compare as numbers, so `5e-5`,
+    `0.00005` and dvc's `5e-05` are one value."""
     def read(text: object) -> object:
         try:
             return yaml.safe_load(str(text))
@@ -57,24 +60,55 @@ def _matches(value: object, wanted: str) -> bool:
     got, want = read(value), read(wanted)
     if isinstance(got, bool) or isinstance(want, bool):
         return got is want
-    return got == want
+    try:
+        return float(str(value)) == float(wanted)
+    except ValueError:
+        return got == want
+
+
+def _param(row: dict, key: str) -> object:
+    """A params value of a `dvc exp show` row (prefixed with its file when a metric shares its name)."""
+    return row.get(key, row.get(f"params.yaml:{key}"))
+
+
+def _param_keys() -> list[str]:
+    return [f"{name}.{f.name}" for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+
+
+def _one_per_params(rows: list[dict]) -> list[dict]:
+    """The first of each group of experiments with identical params: a rerun of one configuration
+    and seed (for example with another thread count) is not another seed."""
+    kept: dict[tuple, dict] = {}
+    for row in rows:
+        key = tuple(str(_param(row, k)) for k in _param_keys())
+        if key in kept:
+            log.warning("%s has the same params as %s: counted once (the first listed)",
+                        row.get("Experiment") or row["rev"], kept[key].get("Experiment") or kept[key]["rev"])
+        else:
+            kept[key] = row
+    return list(kept.values())
 
 
 def select_experiments(rows: Sequence[dict], conditions: dict[str, str], spec: str) -> list[str]:
     """Names of the finished experiments (not the baselines or the workspace) among `dvc exp show`'s
-    rows whose params meet every condition, in the order listed."""
+    rows whose params meet every condition, in the order listed, one per distinct params. They
+    should be runs of one configuration (seeds): a warning names any other param in which they differ."""
     experiments = [r for r in rows if r.get("typ") != "baseline" and r.get("State") in FINISHED]
     for key in conditions:
         if not any(key in r or f"params.yaml:{key}" in r for r in rows):
             raise UserError(f"{key} in {spec!r} is not a param `dvc exp show` lists: write it as section.key, "
                             "as in params.yaml (encoder.bidirectional=true).")
-    chosen = [r.get("Experiment") or r["rev"] for r in experiments
-              if all(_matches(r.get(k, r.get(f"params.yaml:{k}")), v) for k, v in conditions.items())]
+    chosen = [r for r in experiments if all(_matches(_param(r, k), v) for k, v in conditions.items())]
     if not chosen:
         raise UserError(f"no finished experiment matches {spec!r} among the {len(experiments)} that `dvc exp "
-                        "show` lists for the current commit: run them first (dvc exp run -S ..., or dvc exp run "
+                        "show --rev` lists for the baseline commit: run them first (dvc exp run -S ..., or dvc exp run "
                         "--queue and dvc queue start), or name revisions instead.")
-    return chosen
+    chosen = _one_per_params(chosen)
+    differing = [k for k in _param_keys() if k != "train.seed" and len({str(_param(r, k)) for r in chosen}) > 1]
+    if differing:
+        log.warning("the experiments matching %r differ in %s, not only in train.seed: they are compared "
+                    "as runs of one configuration; add conditions to select one", spec, ", ".join(differing))
+    return [r.get("Experiment") or r["rev"] for r in chosen]
 
 
 def read_translations(repo: Path, rev: str) -> Translations:
@@ -90,8 +124,8 @@ def read_translations(repo: Path, rev: str) -> Translations:
         raise UserError(f"{where} has no {TRANSLATIONS}: its test translations were not kept (it was evaluated "
                         "before the evaluate stage wrote them, or never evaluated). Rerun the pipeline there "
                         "(dvc repro, or dvc exp run) and compare the new run.") from None
-    except RevError:
-        raise UserError(f"{rev!r} is neither a git revision nor an experiment name: `git log` and "
+    except RevError as err:
+        raise UserError(f"cannot resolve {rev!r} ({err}): name a git revision or an experiment; `git log` and "
                         "`dvc exp show` list what can be compared.") from None
     except DvcException as err:
         raise UserError(f"cannot read {TRANSLATIONS} at {where} through DVC ({err}); run seq2seq compare "
@@ -99,28 +133,29 @@ def read_translations(repo: Path, rev: str) -> Translations:
     return parse(text, f"{TRANSLATIONS} at {where}")
 
 
-def load_side(repo: Path, spec: str) -> Side:
+def load_side(repo: Path, spec: str, baseline: str = "HEAD") -> Side:
     """Resolve one side's spec to runs and read each run's translations. A run whose translations
     repeat an earlier one's exactly (the same params rerun, restored from DVC's run cache) is the
-    same run and counts once."""
+    same run and counts once. A params selection picks among the experiments of commit `baseline`."""
     revisions, conditions = parse_spec(spec)
     if conditions:
         import dvc.api
         from dvc.exceptions import DvcException
 
         try:
-            rows = dvc.api.exp_show(repo=str(repo))
+            rows = dvc.api.exp_show(repo=str(repo), revs=[baseline])
         except DvcException as err:
             raise UserError(f"cannot list the experiments in {repo} ({err}): run seq2seq compare inside the "
                             "project's repository, or pass --repo.") from None
         revisions = select_experiments(rows, conditions, spec)
     runs: list[str] = []
     tables: list[Translations] = []
-    for rev in revisions:
+    for rev in dict.fromkeys(revisions):  # a name given twice is one run
         table = read_translations(repo, rev)
         if table in tables:
-            log.warning("%s repeats the translations of %s exactly (the same run restored from DVC's run "
-                        "cache): counted once", rev, runs[tables.index(table)])
+            log.warning("%s repeats the translations of %s exactly: the same run (one commit, or the same "
+                        "params rerun and restored from DVC's run cache), counted once", rev,
+                        runs[tables.index(table)])
             continue
         runs.append(rev)
         tables.append(table)

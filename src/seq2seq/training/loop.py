@@ -1,5 +1,6 @@
-"""Batched training with teacher forcing, validation each epoch, early stopping, and best-epoch
-checkpointing; in one process, or in several with DistributedDataParallel (`seq2seq.distributed`)."""
+"""The training loop: batched teacher forcing, validation each epoch, early stopping and the best
+epoch's weights; in one process, or in several with DistributedDataParallel
+(`seq2seq.training.distributed`)."""
 
 from __future__ import annotations
 
@@ -9,50 +10,25 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import Batch, Example, bucketed_chunks, collate, encode_pairs
-from seq2seq.data.split import grouped_split
-from seq2seq.data.text import tokenize
-from seq2seq.checkpoint import save_checkpoint
-from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab, load_vocabs
-from seq2seq.device import resolve_device
-from seq2seq.distributed import SINGLE, Workers, all_sum, from_main, process_group, shard
+from seq2seq.config import TrainConfig
+from seq2seq.data.batching import Batch, Example, bucketed_chunks, collate
+from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.errors import UserError
-from seq2seq.evaluation import ScoringSet, evaluate_model
-from seq2seq.fileio import atomic_open, read_json, read_pairs, write_json
-from seq2seq.metrics import sequence_loss
-from seq2seq.model.seq2seq import ModelSettings, Seq2Seq, count_parameters
+from seq2seq.evaluation.metrics import sequence_loss
+from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
+from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.runner import interactive
+from seq2seq.training.distributed import SINGLE, Workers, all_sum, from_main, shard
+from seq2seq.training.optim import make_optimizer, make_scheduler, step_scheduler
 
 log = logging.getLogger("seq2seq.train")
-HISTORY_COLUMNS = ("epoch", "train_loss", "valid_loss", "valid_bleu", "learning_rate")
 VALID_BATCH_SIZE = 256  # validation only decodes: larger batches than training are fine
 EpochLog = Callable[[dict], None]  # called with each epoch's history row, e.g. to log it with dvclive
-
-
-def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target_size: int) -> Seq2Seq:
-    """A fresh model from the encoder and decoder params sections and the vocabulary sizes."""
-    return Seq2Seq(ModelSettings(
-        source_vocab_size=source_size, target_vocab_size=target_size,
-        enc_embedding_size=enc.embedding_size, enc_hidden_size=enc.hidden_size,
-        enc_num_layers=enc.num_layers, enc_dropout=enc.dropout, bidirectional=enc.bidirectional,
-        dec_embedding_size=dec.embedding_size, dec_hidden_size=dec.hidden_size,
-        dec_num_layers=dec.num_layers, dec_dropout=dec.dropout, attention=dec.attention,
-        input_feeding=dec.input_feeding, tie_embeddings=dec.tie_embeddings))
-
-
-def make_optimizer(model: Seq2Seq, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """SGD with momentum and weight decay (as the original) or Adam, with torch's fused step: one
-    kernel over all parameters instead of several per tensor (about 10% faster training on CPU)."""
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.learning_rate, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay, fused=True)
-    return torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
 
 
 def drop_words(src: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
@@ -89,13 +65,14 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
                 progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None) -> float:
     """One pass over shuffled `examples`; returns the mean per-token training loss (label-smoothed
     when `cfg.label_smoothing` is set: the objective being minimised). `progress` shows a bar with
-    the loss and pairs/s. With several `workers`, `model` is wrapped in DDP and every process walks
+    the loss and pairs/s on a terminal. With several `workers`, `model` is wrapped in DDP and every process walks
     the same batches, each training on its share of every batch. `forcing` draws teacher forcing
     (default: `generator`)."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
     chunks = bucketed_chunks(examples, cfg.batch_size, generator)
-    with tqdm(chunks, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=not progress) as bar:
+    bar = tqdm(chunks, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=not (progress and interactive()))
+    with bar:
         for step, chunk in enumerate(bar, start=1):
             batch, n, weight = shard_batch(examples, chunk, cfg.word_dropout, generator, workers)
             batch = batch.to(device)
@@ -126,25 +103,6 @@ class FitResult:
     history: list[dict]
     best_epoch: int
     best_state: dict
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """Step decay every `lr_decay_every` epochs, or a cut by `lr_decay_factor` when validation BLEU
-    has not improved for `lr_plateau_patience` epochs; None when nothing ever decays."""
-    if cfg.lr_decay_factor == 1.0 or (cfg.lr_schedule == "step" and cfg.lr_decay_every == 0):
-        return None
-    if cfg.lr_schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.lr_decay_factor,
-                                                          patience=cfg.lr_plateau_patience, threshold=0.0)
-    return torch.optim.lr_scheduler.StepLR(optimizer, cfg.lr_decay_every, cfg.lr_decay_factor)
-
-
-def step_scheduler(scheduler: torch.optim.lr_scheduler.LRScheduler | None, bleu: float) -> None:
-    """End-of-epoch step: the plateau schedule looks at validation BLEU, the step schedule counts."""
-    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-        scheduler.step(bleu)
-    elif scheduler is not None:
-        scheduler.step()
 
 
 def replicate(model: Seq2Seq, seed: int, device: torch.device,
@@ -206,48 +164,3 @@ def fit(model: Seq2Seq, train: Sequence[Example], valid: ScoringSet, target: Voc
             log.info("no better validation BLEU for %d epochs: stopping early after epoch %d", cfg.patience, epoch)
             break
     return FitResult(history, best[0], best[1])
-
-
-def write_history(path: Path, history: Sequence[dict]) -> None:
-    """Per-epoch history as TSV (a DVC plot)."""
-    with atomic_open(path) as handle:
-        handle.write("\t".join(HISTORY_COLUMNS) + "\n")
-        for row in history:
-            handle.write("\t".join(str(row[c]) for c in HISTORY_COLUMNS) + "\n")
-
-
-def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: Path,
-               history_path: Path, metrics_path: Path, enc: EncoderConfig, dec: DecoderConfig,
-               cfg: TrainConfig, on_epoch: EpochLog | None = None, workers: Workers = SINGLE) -> FitResult:
-    """The train stage: carve a validation slice from the training split, fit, write checkpoint,
-    history and training metrics. Every one of several `workers` reads the inputs and trains its
-    share; rank 0 alone calls `on_epoch` and writes, once the others have left the group."""
-    torch.manual_seed(cfg.seed)
-    device = resolve_device(cfg.device, "train.device")
-    (source, target), text = load_vocabs(vocab_dir), read_json(text_path)
-    if not isinstance(text.get("max_length"), int):
-        raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
-    fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed,
-                                           "train.valid_fraction")
-    start = time.perf_counter()
-    with process_group(workers, device) as device:
-        model = build_model(enc, dec, len(source), len(target)).to(device)
-        log.info("training on %s%s: %d pairs, %d validation pairs, %d parameters", device,
-                 f" in {workers.world_size} processes" if workers.world_size > 1 else "", len(fit_pairs),
-                 len(valid_pairs), count_parameters(model))
-        result = fit(model, encode_pairs(fit_pairs, source, target), ScoringSet.from_pairs(valid_pairs, source, target),
-                     target, cfg, device, text["max_length"], on_epoch, workers)
-    if not workers.is_main:
-        return result
-    log.info("trained %d epochs in %.1f s; keeping epoch %d", len(result.history), time.perf_counter() - start,
-             result.best_epoch)
-    model.load_state_dict(result.best_state)
-    words = sorted({w for s, _ in fit_pairs + valid_pairs for w in tokenize(s)})
-    save_checkpoint(model_path, model, source, target, text, words)
-    write_history(history_path, result.history)
-    best = result.history[result.best_epoch - 1]
-    write_json(metrics_path, {"best_epoch": result.best_epoch, "epochs_run": len(result.history),
-                              "train_loss": best["train_loss"],
-                              "valid_loss": best["valid_loss"], "valid_bleu": best["valid_bleu"],
-                              "parameters": count_parameters(model)})
-    return result

@@ -27,7 +27,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.multiprocessing.spawn import ProcessException
 
-from seq2seq.errors import UserError, setup_logging
+from seq2seq.errors import UserError
+from seq2seq.runner import setup_logging
 
 # How long a collective waits for a process that is alive but silent (stopped, stuck) before failing.
 # Rank 0 validates while the others wait, so this must exceed one validation pass. A process that

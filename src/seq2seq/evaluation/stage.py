@@ -18,12 +18,12 @@ from seq2seq.data.batching import pad_sources
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
 from seq2seq.device import resolve_device
-from seq2seq.evaluation import ScoringSet, evaluate_model
+from seq2seq.evaluation.breakdown import breakdown
+from seq2seq.evaluation.heatmaps import save_heatmap
+from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
+from seq2seq.evaluation.translations import REFERENCE_SEPARATOR, write_rows
 from seq2seq.fileio import atomic_open, read_pairs, write_json
-from seq2seq.heatmaps import save_heatmap
-from seq2seq.report import breakdown
-from seq2seq.search import decode_batch
-from seq2seq.translations import REFERENCE_SEPARATOR, write_rows
+from seq2seq.inference.search import decode_batch
 
 log = logging.getLogger("seq2seq.evaluate")
 
@@ -36,7 +36,7 @@ def sample_rows(n_rows: int, n_samples: int) -> list[int]:
 
 def write_samples(path: Path, data: ScoringSet, hypotheses: Sequence[str], num_samples: int) -> None:
     """Sample predictions spread over the distinct test sources, with all of each one's references,
-    in the layout of the kept translations (`seq2seq.translations`)."""
+    in the layout of the kept translations (`seq2seq.evaluation.translations`)."""
     write_rows(path, data.sources, data.references, hypotheses, sample_rows(len(data.sources), num_samples))
 
 

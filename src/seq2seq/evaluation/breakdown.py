@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 import pandas as pd
 
 from seq2seq.data.text import tokenize
-from seq2seq.metrics import corpus_scores
+from seq2seq.evaluation.metrics import corpus_scores
 
 REPORT_COLUMNS = ("group", "sentences", "bleu", "chrf")
 LENGTH_EDGES = (0, 3, 5, 7, 9)  # source tokens (words and punctuation): 1-3, 4-5, 6-7, 8-9, 10+

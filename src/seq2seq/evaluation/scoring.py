@@ -1,6 +1,6 @@
 """Score a model on pairs: teacher-forced loss and accuracy, then translations of each distinct
 source scored against all of its references (BLEU, chrF, exact match). Training's validation and
-the evaluate stage (`seq2seq.scorecard`) both use it."""
+the evaluate stage (`seq2seq.evaluation.stage`) both use it."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import torch
 
 from seq2seq.data.batching import Example, batches, encode_pairs, encode_source
 from seq2seq.data.vocab import PAD_ID, Vocab
+from seq2seq.evaluation.metrics import corpus_scores, sequence_loss
 from seq2seq.fileio import Pair
-from seq2seq.metrics import corpus_scores, sequence_loss
+from seq2seq.inference.search import translate_ids
 from seq2seq.model.seq2seq import Seq2Seq
-from seq2seq.search import translate_ids
 
 
 @torch.no_grad()
@@ -49,7 +49,7 @@ class ScoringSet:
     pair_references: list[str]  # pair k's own target
 
     @classmethod
-    def from_pairs(cls, pairs: Sequence[Pair], source: Vocab, target: Vocab) -> "ScoringSet":
+    def from_pairs(cls, pairs: Sequence[Pair], source: Vocab, target: Vocab) -> ScoringSet:
         index: dict[str, int] = {}
         references: list[list[str]] = []
         for src, tgt in pairs:

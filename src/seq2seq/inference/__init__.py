@@ -1,0 +1,1 @@
+"""Inference: search (greedy, beam) and translating raw text."""

@@ -1,0 +1,17 @@
+"""The model built from the encoder and decoder params sections."""
+
+from __future__ import annotations
+
+from seq2seq.config import DecoderConfig, EncoderConfig
+from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
+
+
+def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target_size: int) -> Seq2Seq:
+    """A fresh model from the encoder and decoder params sections and the vocabulary sizes."""
+    return Seq2Seq(ModelSettings(
+        source_vocab_size=source_size, target_vocab_size=target_size,
+        enc_embedding_size=enc.embedding_size, enc_hidden_size=enc.hidden_size,
+        enc_num_layers=enc.num_layers, enc_dropout=enc.dropout, bidirectional=enc.bidirectional,
+        dec_embedding_size=dec.embedding_size, dec_hidden_size=dec.hidden_size,
+        dec_num_layers=dec.num_layers, dec_dropout=dec.dropout, attention=dec.attention,
+        input_feeding=dec.input_feeding, tie_embeddings=dec.tie_embeddings))
