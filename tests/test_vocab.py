@@ -1,6 +1,6 @@
 import pytest
 
-from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab, build_vocabs
+from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, UNK_ID, Vocab, build_vocabs, load_vocabs
 from seq2seq.errors import UserError
 from seq2seq.fileio import write_pairs
 
@@ -75,3 +75,7 @@ def test_build_vocabs_bpe_writes_models(tmp_path):
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["source.model", "source.txt", "target.model",
                                                                    "target.txt"]
     assert len(source) <= 60 + 4 and target.join(target.split("i am here .")) == "i am here ."
+    # What the stage wrote is what later stages load: the same pieces, splitting alike.
+    loaded_source, loaded_target = load_vocabs(tmp_path / "v")
+    assert loaded_source.itos == source.itos and loaded_target.itos == target.itos
+    assert loaded_source.split("tu es une tortue ?") == source.split("tu es une tortue ?")
