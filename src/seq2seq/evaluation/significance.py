@@ -28,7 +28,7 @@ import numpy as np
 import sacrebleu
 from sacrebleu.metrics.base import Metric
 
-from seq2seq.evaluation.metrics import reference_streams
+from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, reference_streams
 
 METRICS = ("bleu", "chrf")
 NAMES = {"bleu": "BLEU", "chrf": "chrF"}
@@ -136,8 +136,8 @@ class MetricComparison:
 
 
 def compare_metric(name: str, hypotheses_a: Sequence[Sequence[str]], hypotheses_b: Sequence[Sequence[str]],
-                   references: Sequence[Sequence[str]], n_bootstrap: int = 1000, n_trials: int = 10000,
-                   seed: int = 12345) -> MetricComparison:
+                   references: Sequence[Sequence[str]], n_bootstrap: int, n_trials: int,
+                   seed: int = BOOTSTRAP_SEED) -> MetricComparison:
     """Compare the runs of A with the runs of B on metric `name` (bleu or chrf).
 
     hypotheses_a[i][s]: run i of A's translation of sentence s; references[s]: all of its references.
