@@ -16,10 +16,16 @@ WORDS = ("froid", "grand", "petit", "las", "triste", "fou", "content", "pret")
 PAIRS = [(f"je suis {a} et {b} .", f"i am {a} and {b} .") for a in WORDS for b in WORDS]
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and Python then
+    # never installs its Ctrl-C handler: give the stage the default, as a terminal would.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def stage(name: str, *args: str, params: Path, env: dict | None = None, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(REPO / "stages" / f"{name}.py"), *args, "--params", str(params)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, **kwargs)
+                            env={**os.environ, **(env or {})}, preexec_fn=_default_sigint, **kwargs)
 
 
 def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
