@@ -53,10 +53,11 @@ def render_yaml() -> str:
     out = [YAML_HEADER]
     for name, cls in SECTIONS.items():
         out.append(f"\n{name}:\n")
+        defaults = cls()
         for f in dataclasses.fields(cls):
             for line in textwrap.wrap(f.metadata["help"], 98):
                 out.append(f"  # {line}\n")
-            default = cls().__getattribute__(f.name)
+            default = getattr(defaults, f.name)
             if isinstance(default, list):
                 out.append(f"  {f.name}:" + (" []\n" if not default else "\n"))
                 out.extend(f"    - {json.dumps(item)}\n" for item in default)
@@ -68,13 +69,14 @@ def render_yaml() -> str:
 def render_markdown() -> str:
     """docs/params.md: one table row per key."""
     rows = []
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731  (a literal | inside a table cell)
     for name, cls in SECTIONS.items():
+        defaults = cls()
         for f in dataclasses.fields(cls):
-            default = cls().__getattribute__(f.name)
+            default = getattr(defaults, f.name)
             shown = json.dumps(default) if isinstance(default, list) else _scalar(default)
             if len(shown) > 40:
                 shown = shown[:37] + "..."
-            cell = lambda text: text.replace("|", "\\|")  # noqa: E731
             rows.append(f"| `{name}.{f.name}` | `{cell(shown)}` | {cell(f.metadata['allowed'])} | "
                         f"{cell(f.metadata['help'])} |\n")
     return MARKDOWN_HEADER + "".join(rows)

@@ -22,6 +22,7 @@ from seq2seq.evaluation.significance import METRICS, NAMES, MetricComparison, co
 from seq2seq.evaluation.translations import Translations, parse
 
 log = logging.getLogger("seq2seq.compare")
+PARAM_KEYS = [f"{name}.{f.name}" for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 WORKSPACE = "workspace"
 TRANSLATIONS = "results/translations.tsv"
 FINISHED = (None, "Success")  # `dvc exp show` states of experiments whose results are complete
@@ -71,16 +72,12 @@ def _param(row: dict, key: str) -> object:
     return row.get(key, row.get(f"params.yaml:{key}"))
 
 
-def _param_keys() -> list[str]:
-    return [f"{name}.{f.name}" for name, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
-
-
 def _one_per_params(rows: list[dict]) -> list[dict]:
     """The first of each group of experiments with identical params: a rerun of one configuration
     and seed (for example with another thread count) is not another seed."""
     kept: dict[tuple, dict] = {}
     for row in rows:
-        key = tuple(str(_param(row, k)) for k in _param_keys())
+        key = tuple(str(_param(row, k)) for k in PARAM_KEYS)
         if key in kept:
             log.warning("%s has the same params as %s: counted once (the first listed)",
                         row.get("Experiment") or row["rev"], kept[key].get("Experiment") or kept[key]["rev"])
@@ -104,7 +101,7 @@ def select_experiments(rows: Sequence[dict], conditions: dict[str, str], spec: s
                         "show --rev` lists for the baseline commit: run them first (dvc exp run -S ..., or dvc exp run "
                         "--queue and dvc queue start), or name revisions instead.")
     chosen = _one_per_params(chosen)
-    differing = [k for k in _param_keys() if k != "train.seed" and len({str(_param(r, k)) for r in chosen}) > 1]
+    differing = [k for k in PARAM_KEYS if k != "train.seed" and len({str(_param(r, k)) for r in chosen}) > 1]
     if differing:
         log.warning("the experiments matching %r differ in %s, not only in train.seed: they are compared "
                     "as runs of one configuration; add conditions to select one", spec, ", ".join(differing))

@@ -80,21 +80,15 @@ def bootstrap_deltas(metric: Metric, runs_a: Sequence[np.ndarray], runs_b: Seque
     return np.concatenate(deltas)
 
 
-def observed_delta(metric: Metric, runs_a: Sequence[np.ndarray], runs_b: Sequence[np.ndarray]) -> float:
-    """Mean corpus score over B's runs minus the mean over A's runs, unrounded."""
-    mean = lambda runs: float(np.mean([corpus_score(metric, r.sum(0)) for r in runs]))  # noqa: E731
-    return mean(runs_b) - mean(runs_a)
-
-
-def randomization_p_value(metric: Metric, stats_a: np.ndarray, stats_b: np.ndarray, n_trials: int,
-                          seed: int) -> float:
-    """Two-sided p-value of score(B) - score(A) by paired approximate randomization.
+def randomization_p_value(metric: Metric, stats_a: np.ndarray, stats_b: np.ndarray, observed: float,
+                          n_trials: int, seed: int) -> float:
+    """Two-sided p-value of the `observed` score(B) - score(A) by paired approximate randomization.
 
     p = (1 + trials whose |difference| >= the observed one) / (1 + n_trials): identical systems get
     p = 1, and no p is below 1 / (1 + n_trials). (sacrebleu counts only > and so gives identical
     systems the smallest p; >= is the textbook count, Noreen 1989.)
     """
-    observed = abs(observed_delta(metric, [stats_a], [stats_b]))
+    observed = abs(observed)
     sum_a, sum_b = stats_a.sum(0).astype(np.float64), stats_b.sum(0).astype(np.float64)
     moved_by_swap = (stats_b - stats_a).astype(np.float64)  # what swapping sentence s moves from B to A
     rng = np.random.default_rng(seed)
@@ -150,15 +144,16 @@ def compare_metric(name: str, hypotheses_a: Sequence[Sequence[str]], hypotheses_
     metric = make_metric(name)
     runs_a = [sentence_stats(metric, h, references) for h in hypotheses_a]
     runs_b = [sentence_stats(metric, h, references) for h in hypotheses_b]
-    a_runs = tuple(round(corpus_score(metric, r.sum(0)), 4) for r in runs_a)
-    b_runs = tuple(round(corpus_score(metric, r.sum(0)), 4) for r in runs_b)
+    raw_a = [corpus_score(metric, r.sum(0)) for r in runs_a]  # unrounded: the tests compare these
+    raw_b = [corpus_score(metric, r.sum(0)) for r in runs_b]
+    observed = float(np.mean(raw_b)) - float(np.mean(raw_a))
+    a_runs, b_runs = tuple(round(x, 4) for x in raw_a), tuple(round(x, 4) for x in raw_b)
     a, b = round(float(np.mean(a_runs)), 4), round(float(np.mean(b_runs)), 4)
     lo, hi = interval95(bootstrap_deltas(metric, runs_a, runs_b, n_bootstrap, seed))
     if len(runs_a) == len(runs_b) == 1:
-        p = randomization_p_value(metric, runs_a[0], runs_b[0], n_trials, seed)
+        p = randomization_p_value(metric, runs_a[0], runs_b[0], observed, n_trials, seed)
     else:
-        p = bootstrap_p_value(bootstrap_deltas(metric, runs_a, runs_b, n_trials, seed),
-                              observed_delta(metric, runs_a, runs_b))
+        p = bootstrap_p_value(bootstrap_deltas(metric, runs_a, runs_b, n_trials, seed), observed)
     std = lambda runs: round(float(np.std(runs, ddof=1)), 4) if len(runs) > 1 else 0.0  # noqa: E731
     return MetricComparison(a, b, round(b - a, 4), (round(lo, 4), round(hi, 4)), p, std(a_runs), std(b_runs),
                             a_runs, b_runs)
