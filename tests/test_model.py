@@ -195,3 +195,33 @@ def test_teacher_forcing_zero_feeds_the_model_its_own_predictions():
     assert not torch.equal(fed, gold)  # an untrained model does not predict the gold words
     assert torch.allclose(model(SRC, LENGTHS, fed, teacher_forcing_ratio=1.0), own, atol=1e-6)
     assert not torch.allclose(model(SRC, LENGTHS, gold, teacher_forcing_ratio=1.0), own, atol=1e-3)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_input_feeding_steps_by_hand_equal_nn_lstm_calls_and_their_gradients(layers):
+    # The reference: the fed vector concatenated to each embedding, one nn.LSTM call per step, as
+    # Luong et al. describe input feeding; the decoder computes the same gates by hand.
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention="general", input_feeding=True, dec_num_layers=layers,
+                             dec_embedding_size=8, enc_num_layers=layers)).eval()
+    dec, tgt_in = model.decoder, torch.tensor([[1, 4, 5, 9], [1, 6, 7, 3]])
+
+    def reference(state, memory):
+        h, c, feed, outputs = state.h, state.c, state.feed, []
+        for t in range(tgt_in.size(1)):
+            x = torch.cat([dec.embedding(tgt_in[:, t]), feed], dim=-1).unsqueeze(1)
+            out, (h, c) = dec.rnn(x, (h, c))
+            feed = dec._attend(out, memory)[0][:, 0]
+            outputs.append(feed)
+        return torch.stack(outputs, dim=1), h, c
+
+    runs = []
+    for decode in (lambda s, m: reference(s, m), lambda s, m: (lambda o, st, _: (o, st.h, st.c))(*dec(tgt_in, s, m))):
+        model.zero_grad()
+        outputs, h, c = decode(*model.encode(SRC, LENGTHS))
+        (dec.project(outputs).logsumexp(-1).sum() + h.sum() + c.sum()).backward()
+        runs.append((outputs, h, c, [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (out_a, h_a, c_a, grads_a), (out_b, h_b, c_b, grads_b) = runs
+    assert len(grads_a) == len(grads_b) == len(list(model.parameters()))
+    for a, b in [(out_a, out_b), (h_a, h_b), (c_a, c_b), *zip(grads_a, grads_b)]:
+        assert torch.allclose(a, b, atol=1e-5)

@@ -84,15 +84,43 @@ class Decoder(nn.Module):
                 return self.dropout(outputs), DecoderState(h, c, None), None
             features, weights = self._attend(outputs, memory)
             return features, DecoderState(h, c, None), weights
-        steps, all_weights, (h, c), feed = [], [], (state.h, state.c), state.feed
-        for t in range(tgt_in.size(1)):
-            x = torch.cat([embedded[:, t], feed], dim=-1).unsqueeze(1)  # (batch, 1, emb + hidden)
-            output, (h, c) = self.rnn(x, (h, c))
-            features, weights = self._attend(output, memory)  # (batch, 1, hidden), (batch, 1, src_len)
+        return self._feed_steps(embedded, state, memory)
+
+    def _feed_steps(self, embedded: torch.Tensor, state: DecoderState, memory: Memory
+                    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+        """Input feeding, one step at a time, with the LSTM's own weights but not its call: one
+        `nn.LSTM` call per step costs more in set-up than its arithmetic at these sizes. The
+        embedding's share of the first layer's input projection (and both biases) is one matrix
+        multiply over all steps; each step adds the fed vector's and the previous state's share in
+        one more, then the gates by hand (PyTorch's order: input, forget, cell, output)."""
+        rnn, emb_size = self.rnn, embedded.size(-1)
+        batch, steps = embedded.shape[:2]
+        weights = [(getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}"),
+                    getattr(rnn, f"bias_ih_l{k}") + getattr(rnn, f"bias_hh_l{k}")) for k in range(rnn.num_layers)]
+        w_ih, w_hh, bias = weights[0]
+        ahead = torch.addmm(bias, embedded.reshape(batch * steps, emb_size), w_ih[:, :emb_size].t())
+        ahead = ahead.view(batch, steps, -1)  # (batch, steps, 4 * hidden)
+        # The rest of each layer's input and its recurrence, side by side: one product per layer and step.
+        recurrent = [torch.cat([w_ih[:, emb_size:], w_hh], dim=1).t()]
+        recurrent += [torch.cat([w_i, w_h], dim=1).t() for w_i, w_h, _ in weights[1:]]
+        h, c, feed = list(state.h.unbind(0)), list(state.c.unbind(0)), state.feed
+        outputs, all_weights = [], []
+        for t in range(steps):
+            x = feed
+            for k in range(rnn.num_layers):
+                if k == 0:
+                    gates = torch.addmm(ahead[:, t], torch.cat([x, h[0]], dim=-1), recurrent[0])
+                else:  # nn.LSTM's dropout between layers
+                    x = nn.functional.dropout(x, rnn.dropout, self.training)
+                    gates = torch.addmm(weights[k][2], torch.cat([x, h[k]], dim=-1), recurrent[k])
+                h[k], c[k] = _lstm_cell(gates, c[k])
+                x = h[k]
+            features, step_weights = self._attend(x.unsqueeze(1), memory)  # (batch, 1, hidden), (batch, 1, src)
             feed = features[:, 0]
-            steps.append(features)
-            all_weights.append(weights)
-        return torch.cat(steps, dim=1), DecoderState(h, c, feed), torch.cat(all_weights, dim=1)
+            outputs.append(feed)
+            all_weights.append(step_weights)
+        return (torch.stack(outputs, dim=1), DecoderState(torch.stack(h), torch.stack(c), feed),
+                torch.cat(all_weights, dim=1))
 
     def _attend(self, outputs: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """LSTM outputs (batch, steps, hidden) -> attentional vectors after dropout, and the weights."""
@@ -103,3 +131,12 @@ class Decoder(nn.Module):
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """Logits (..., vocab) of decoder vectors (..., hidden)."""
         return self.out(features)
+
+
+def _lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An LSTM cell from its pre-activation gates (batch, 4 * hidden), in nn.LSTM's order (input,
+    forget, cell, output), and the previous cell state (batch, hidden): the new (h, c)."""
+    size = c.size(-1)
+    input_forget = torch.sigmoid(gates[:, :2 * size])
+    c = input_forget[:, size:] * c + input_forget[:, :size] * torch.tanh(gates[:, 2 * size:3 * size])
+    return torch.sigmoid(gates[:, 3 * size:]) * torch.tanh(c), c
