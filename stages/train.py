@@ -1,8 +1,10 @@
 """DVC stage `train`: fit the LSTM encoder-decoder; write checkpoint, per-epoch history and metrics,
 and log each epoch through dvclive. With train.processes above 1, torch DDP trains in that many
-processes; the first one logs and writes."""
+processes; the first one logs and writes. Started by torchrun (e.g. on several machines), it is one
+of torchrun's processes and train.processes is not used (docs/scaling-out.md)."""
 
 import argparse
+import logging
 import os
 from contextlib import nullcontext
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 from seq2seq.config import load_params
 from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
 from seq2seq.runner import run_main
-from seq2seq.training.distributed import Workers, launch
+from seq2seq.training.distributed import Workers, from_torchrun, launch
 from seq2seq.training.live import check_layout, discard, dvclive_epochs
 from seq2seq.training.stage import train_file
 
@@ -43,13 +45,20 @@ def main() -> None:
     args = parser.parse_args()
     p = load_params(args.params, "encoder", "decoder", "train")
     check_layout(args.live_metrics, args.live_plots)
-    processes = p["train"].processes
+    torchrun = from_torchrun()
+    processes = torchrun.local_size if torchrun else p["train"].processes
     threads = stage_threads(p["train"].threads, os.environ.get(THREADS_VARIABLE), "train.threads", processes)
     try:
-        launch(train, processes, args, p, threads)
+        if torchrun:
+            if not torchrun.is_main:  # rank 0 speaks for all, as with train.processes
+                logging.getLogger("seq2seq").setLevel(logging.WARNING)
+            train(torchrun, args, p, threads)
+        else:
+            launch(train, processes, args, p, threads)
     except BaseException:
         # Again once every process has ended: rank 0 cannot clean up if it was killed outright.
-        discard(args.live_metrics, args.live_plots)
+        if torchrun is None:
+            discard(args.live_metrics, args.live_plots)
         raise
 
 

@@ -55,3 +55,20 @@ def test_missing_broken_and_foreign_files_are_named(model, tmp_path):
     torch.save(payload, tmp_path / "other.pt")
     with pytest.raises(UserError, match="does not match this version's model"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+def test_the_training_precision_travels_with_the_checkpoint(model, tmp_path):
+    save_checkpoint(tmp_path / "bf16.pt", model, SOURCE, TARGET, TEXT, precision="bf16")
+    save_checkpoint(tmp_path / "fp32.pt", model, SOURCE, TARGET, TEXT)
+    assert load_checkpoint(tmp_path / "bf16.pt").precision == "bf16"
+    assert load_checkpoint(tmp_path / "fp32.pt").precision == "fp32"
+    # The weights are float32 either way: bf16 is the arithmetic, not the storage.
+    assert all(p.dtype == torch.float32 for p in load_checkpoint(tmp_path / "bf16.pt").model.parameters())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_device_that_cannot_take_the_model_is_named_after_the_file_is_read(model, tmp_path):
+    # The file is fine; the device is not: the error says so, not "not a readable checkpoint".
+    save_checkpoint(tmp_path / "m.pt", model, SOURCE, TARGET, TEXT)
+    with pytest.raises(UserError, match=r"could not move the model to cuda: .*use the CPU \(--device cpu"):
+        load_checkpoint(tmp_path / "m.pt", "cuda")

@@ -47,11 +47,12 @@ def outputs(out: Path) -> list[str]:
             "--live-plots", str(out / "live" / "plots")]
 
 
-def train_stage(tmp_path: Path, out: str, params: Path, **text) -> subprocess.Popen:
+def train_stage(tmp_path: Path, out: str, params: Path, launcher: tuple[str, ...] = (), **text) -> subprocess.Popen:
+    """The train stage as DVC runs it, or under `launcher` (e.g. torchrun's arguments)."""
     # Run from tmp_path: dvclive then finds no DVC repository and leaves this one alone.
-    return subprocess.Popen([sys.executable, str(REPO / "stages" / "train.py"), *inputs(tmp_path, **text),
-                             *outputs(tmp_path / out), "--params", str(params)], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, *launcher, str(REPO / "stages" / "train.py"), *inputs(tmp_path, **text),
+               *outputs(tmp_path / out), "--params", str(params)]
+    return subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def history(path: Path) -> list[list[float]]:
@@ -86,6 +87,26 @@ def test_two_processes_give_one_process_curve_and_weights(tmp_path):
     live = (tmp_path / "two" / "live" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
     assert live[0] == "step\tloss"
     assert [[float(v) for v in line.split("\t")] for line in live[1:]] == [[row[0], row[1]] for row in b]
+
+
+def test_under_torchrun_the_stage_joins_its_processes_for_the_same_curve(tmp_path):
+    # torchrun starts two copies of the stage; each joins torchrun's group (env://) and spawns nothing.
+    changes = {**TINY, "train__epochs": 2, "train__word_dropout": 0.2}
+    spawned = train_stage(tmp_path, "spawned", write_params(tmp_path / "a.yaml", **changes, train__processes=2))
+    _, err = spawned.communicate(timeout=300)
+    assert spawned.returncode == 0, err
+    # train.processes 1: under torchrun the stage takes its processes from torchrun, not params.
+    torchrun = train_stage(tmp_path, "torchrun", write_params(tmp_path / "b.yaml", **changes),
+                           ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"))
+    _, err = torchrun.communicate(timeout=300)
+    assert torchrun.returncode == 0, err
+    assert err.count("training on cpu in 2 processes") == 1  # rank 0 alone logs
+    a, b = history(tmp_path / "spawned" / "history.tsv"), history(tmp_path / "torchrun" / "history.tsv")
+    assert len(a) == len(b) == 2
+    assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-4)
+    wa, wb = (torch.load(tmp_path / run / "model.pt", weights_only=True)["state_dict"]
+              for run in ("spawned", "torchrun"))
+    assert all(torch.allclose(wa[name], wb[name], rtol=1e-5, atol=1e-6) for name in wa)
 
 
 def test_a_killed_process_stops_the_others_with_a_clear_error(tmp_path):

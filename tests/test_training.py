@@ -6,6 +6,7 @@ import torch
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import batches, bucketed_chunks, collate, encode_pairs
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID
+from seq2seq.device import autocast
 from seq2seq.errors import UserError
 from seq2seq.evaluation.metrics import sequence_loss
 from seq2seq.evaluation.scoring import ScoringSet
@@ -13,7 +14,7 @@ from seq2seq.inference.search import translate_ids
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.training.loop import drop_words, fit, shard_batch, train_epoch
-from seq2seq.training.optim import make_optimizer, make_scheduler, step_scheduler
+from seq2seq.training.optim import Warmup, make_optimizer, make_scheduler, step_scheduler
 from tests.conftest import PAIRS, PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, SOURCE, TARGET, overfit
 
 EXAMPLES = encode_pairs(PAIRS, SOURCE, TARGET)
@@ -230,3 +231,43 @@ def test_gradient_clipping_bounds_the_step():
     assert free > 0.01
     assert step_norm(0.01) == pytest.approx(0.01, rel=1e-3)
     assert step_norm(free * 10) == pytest.approx(free, rel=1e-5)  # a bound above the norm changes nothing
+
+
+def test_warmup_raises_the_rate_linearly_then_leaves_the_epoch_schedule_alone():
+    # Rate 0.8, a warm-up of 5 updates, epochs of 3 updates, the rate halved every epoch: updates
+    # 1-5 run at 1/5 ... 5/5 of the rate the schedule gives in their epoch, and the schedule halves
+    # its own rate, never the warm-up's share of it.
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    cfg = TrainConfig(learning_rate=0.8, lr_schedule="step", lr_decay_every=1, lr_decay_factor=0.5, warmup_steps=5)
+    optimizer = make_optimizer(model, cfg)
+    scheduler, warmup = make_scheduler(optimizer, cfg), Warmup(optimizer, cfg.warmup_steps)
+    used, at_start = [], []
+    for _ in range(3):
+        at_start.append(optimizer.param_groups[0]["lr"])
+        for _ in range(3):
+            warmup.step()
+            used.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+        warmup.settle()
+        step_scheduler(scheduler, 0.0)
+    assert at_start == [0.8, 0.4, 0.2]
+    assert used == pytest.approx([0.8 / 5, 0.8 * 2 / 5, 0.8 * 3 / 5, 0.4 * 4 / 5, 0.4, 0.4, 0.2, 0.2, 0.2])
+    still = Warmup(optimizer, 0)  # no warm-up: the rate is left as it is
+    still.step()
+    assert optimizer.param_groups[0]["lr"] == 0.1 and still.scheduled is None
+
+
+def test_bf16_runs_the_products_in_bfloat16_and_still_learns():
+    model = build_model(TINY_ENC, DecoderConfig(embedding_size=32, hidden_size=32, dropout=0.0, attention="general",
+                                                input_feeding=True, tie_embeddings=True),
+                        len(SOURCE), len(TARGET))
+    batch = collate(EXAMPLES, list(range(len(EXAMPLES))))
+    for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        with autocast(torch.device("cpu"), precision):
+            assert model(batch.src, batch.src_lengths, batch.tgt_in).dtype == dtype
+    cfg = TrainConfig(epochs=1, batch_size=len(EXAMPLES), learning_rate=0.01, precision="bf16", **PLAIN_TRAIN)
+    optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
+    losses = [train_epoch(model, EXAMPLES, cfg, optimizer, gen, torch.device("cpu"), "bf16", progress=False)
+              for _ in range(60)]
+    assert losses[-1] < losses[0] / 4  # bfloat16 products, float32 weights: it learns the pairs all the same
+    assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -9,7 +9,7 @@ import io
 import sys
 from pathlib import Path
 
-from seq2seq.config import EvaluateConfig, PrepareConfig
+from seq2seq.config import PRECISIONS, EvaluateConfig, PrepareConfig
 from seq2seq.errors import UserError
 from seq2seq.runner import run_main
 
@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"beam search ranks log-probability / length ** X (default {EVALUATE.length_penalty}, "
                     "as evaluate; 1.0: per token; 0: the plain sum, which favours short translations)")
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    tr.add_argument("--precision", default=EVALUATE.precision, choices=("auto", *PRECISIONS),
+                    help="arithmetic of decoding (default auto: the precision the checkpoint was trained in)")
     cmp = commands.add_parser("compare", help="is B better than A? paired tests on the kept test translations",
                               description="Compare the test translations of two revisions or experiments "
                               "(read through DVC, nothing is checked out) on BLEU and chrF, each source against "
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--steps", type=int, default=30, help="training batches to time")
     bench.add_argument("--per-word-seconds", type=float, default=3.0, help="how long to time the per-word loop")
     bench.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bench.add_argument("--precision", choices=PRECISIONS,
+                       help="train.precision to measure (default: the params file's)")
     bench.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     return parser
 
@@ -131,12 +135,14 @@ def _bench(args: argparse.Namespace) -> None:
     p = load_params(args.params, "encoder", "decoder", "train", "evaluate")
     lengths, source_size, target_size, origin = _bench_shape(args)
     device = resolve_device(args.device)
+    if args.precision is not None:
+        p["train"] = dataclasses.replace(p["train"], precision=args.precision)
     result = run_bench(p["encoder"], p["decoder"], p["train"], source_size, target_size, lengths, args.steps,
                        p["evaluate"].batch_size, device, args.per_word_seconds)
     config = {"parameters": result.pop("parameters"), "source_vocab": source_size, "target_vocab": target_size,
               "lengths_from": origin, "batch_size": p["train"].batch_size, "threads": torch.get_num_threads(),
               "encoder": dataclasses.asdict(p["encoder"]), "decoder": dataclasses.asdict(p["decoder"]),
-              "teacher_forcing_ratio": p["train"].teacher_forcing_ratio}
+              "teacher_forcing_ratio": p["train"].teacher_forcing_ratio, "precision": p["train"].precision}
     if args.json:
         print(json.dumps({**{k: result[k] for k in BENCH_KEYS}, "config": config, "device": str(device)}))
         return
@@ -149,7 +155,7 @@ def _bench(args: argparse.Namespace) -> None:
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
     from seq2seq.checkpoint import load_checkpoint
-    from seq2seq.device import resolve_device
+    from seq2seq.device import autocast, resolve_device
     from seq2seq.inference.translate import translate_lines
 
     if args.max_output_length < 1 or args.batch_size < 1:
@@ -159,7 +165,9 @@ def _translate(args: argparse.Namespace) -> None:
     if not 0 <= args.length_penalty < float("inf"):  # nan fails both comparisons
         raise UserError(f"--length-penalty must be 0 or more (1.0 ranks by log-probability per token), "
                         f"not {args.length_penalty}.")
-    loaded = load_checkpoint(args.model, resolve_device(args.device))
+    device = resolve_device(args.device)
+    loaded = load_checkpoint(args.model, device)
+    precision = loaded.precision if args.precision == "auto" else args.precision
     if args.sentences:
         lines = args.sentences
     else:
@@ -168,9 +176,10 @@ def _translate(args: argparse.Namespace) -> None:
         lines = (line.rstrip("\n") for line in stdin)
         if sys.stdin.isatty():
             args.batch_size = 1
-    for translation in translate_lines(loaded, lines, args.max_output_length, args.batch_size, args.beam,
-                                       args.length_penalty):
-        print(translation, flush=args.batch_size == 1)
+    with autocast(device, precision):
+        for translation in translate_lines(loaded, lines, args.max_output_length, args.batch_size, args.beam,
+                                           args.length_penalty):
+            print(translation, flush=args.batch_size == 1)
 
 
 def _compare(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ ATTENTIONS = ("none", "dot", "general", "bahdanau")  # the decoder's attention k
 VOCAB_TYPES = ("word", "bpe")
 LR_SCHEDULES = ("step", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")  # the arithmetic of matrix products (seq2seq.device.autocast)
 THREADS_ALLOWED = "an integer >= 0 (CPU threads per process; 0: torch's default, as many as cores)"
 
 
@@ -184,6 +185,12 @@ class TrainConfig:
     processes: int = _knob(1, "an integer >= 1 (training processes; above 1, torch DDP)", _positive,
         help='Training processes (integer >= 1); above 1, torch DDP splits every batch among them (gloo on '
              'CPU, NCCL on GPUs).')
+    precision: str = _knob("fp32", *_choice(PRECISIONS),
+        help='fp32, or bf16: matrix products and LSTMs in bfloat16 under autocast (weights, optimizer and loss '
+             'stay float32); pays on GPUs and CPUs with bf16 units, costs on others (docs/speed.md).')
+    warmup_steps: int = _knob(0, "an integer >= 0 (updates; 0: no warm-up)", lambda v: v >= 0,
+        help='Raise the learning rate linearly from 0 over this many first updates (integer >= 0), e.g. for '
+             'large batches at a scaled-up rate; 0 starts at the full rate.')
 
 
 @dataclass(frozen=True)
@@ -208,6 +215,8 @@ class EvaluateConfig:
              ' 40).')
     device: str = _knob("auto", *_choice(DEVICES),
         help='auto (CUDA when present, else CPU), cpu or cuda. Byte-identical reruns are promised on CPU only.')
+    precision: str = _knob("auto", *_choice(("auto",) + PRECISIONS),
+        help="auto (the checkpoint's train.precision), fp32 or bf16: the arithmetic of decoding.")
     threads: int = _knob(0, THREADS_ALLOWED, lambda v: v >= 0,
         help="CPU threads (integer >= 0); 0: torch's default, all cores. SEQ2SEQ_THREADS overrides it and "
              'reruns nothing.')

@@ -1,11 +1,15 @@
-"""Where torch runs: the device (CUDA when present and asked for, else CPU) and how many CPU threads
-each process uses."""
+"""Where torch runs: the device (CUDA when present and asked for, else CPU), its deterministic
+settings, the precision of its arithmetic, moving a model onto it, and how many CPU threads each
+process uses."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 
 import torch
+from torch import nn
 
 from seq2seq.errors import UserError
 
@@ -22,6 +26,50 @@ def resolve_device(name: str, key: str = "--device") -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError(f"{key} is cuda but no CUDA GPU is visible: set {key} to auto or cpu.")
     return torch.device(name)
+
+
+def make_deterministic(device: torch.device) -> None:
+    """Settings that make a rerun on CUDA repeat the first: deterministic kernels (cuDNN's LSTM, cuBLAS
+    with a fixed workspace, which must be set before its first use), no autotuning that picks kernels
+    by timing, and no TF32, so that fp32 means float32 there too. On the CPU torch is deterministic
+    already; nothing changes. What still differs on CUDA: results across GPU models, drivers and
+    library versions, and between CUDA and the CPU (docs/speed.md)."""
+    if device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    # warn_only: an operation without a deterministic CUDA kernel warns instead of stopping a run.
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Where the model runs in `precision`: bf16 runs matrix products and LSTMs in bfloat16 under
+    torch's autocast (weights stay float32, and softmax, losses and sums float32); fp32 changes nothing."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def move(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` on `device`, or a one-paragraph error saying why not: a GPU out of memory, or a CUDA
+    error (a device that is gone, a driver that does not match) in torch's own words."""
+    try:
+        return model.to(device)
+    except torch.cuda.OutOfMemoryError:
+        raise UserError(f"the model does not fit in the memory of {device} ({_parameters(model)} parameters): free "
+                        "the GPU (nvidia-smi lists what uses it), pick another with CUDA_VISIBLE_DEVICES, or "
+                        "use the CPU (--device cpu, or device: cpu in params.yaml).") from None
+    except (RuntimeError, AssertionError) as err:
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"could not move the model to {device}: {detail}. Check the GPU with nvidia-smi, or use "
+                        "the CPU (--device cpu, or device: cpu in params.yaml).") from None
+
+
+def _parameters(model: nn.Module) -> str:
+    return f"{sum(p.numel() for p in model.parameters()):,}"
 
 
 def thread_count(param: int, override: str | None = None, processes: int = 1) -> int:

@@ -4,7 +4,8 @@ Synthetic batches shaped like the configuration (its vocabulary sizes, hidden si
 attention, batch size, and sentence lengths drawn from the prepared data's), so the numbers measure
 the model and the loop, not the data. Reported:
 
-- `peak_gflops`: the best float32 matrix-multiply rate torch reaches here (square GEMMs);
+- `peak_gflops`: the best matrix-multiply rate torch reaches here (square GEMMs) in the precision
+  trained in (`train.precision`: float32, or bfloat16 for bf16);
 - `train_pairs_per_s`, `achieved_gflops` (see `seq2seq.bench.flops` for what is counted) and
   `mfu` = achieved / peak, for the real training step (`seq2seq.training.loop.train_epoch`);
 - `per_word_pairs_per_s`: the original's loop (one sentence at a time, one LSTM step per word, the
@@ -27,6 +28,7 @@ from seq2seq.bench.flops import training_flops
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import Example
 from seq2seq.data.vocab import EOS_ID, SOS_ID, SPECIALS, Vocab
+from seq2seq.device import autocast
 from seq2seq.inference.search import translate_ids
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
@@ -51,11 +53,11 @@ def _timed(fn: Callable[[], object], device: torch.device) -> float:
 
 
 def matmul_peak_gflops(device: torch.device, sizes: Sequence[int] = (512, 1024, 2048),
-                       seconds: float = 0.5) -> float:
-    """The best float32 GEMM rate over a few square sizes, each run for about `seconds`."""
+                       seconds: float = 0.5, dtype: torch.dtype = torch.float32) -> float:
+    """The best GEMM rate in `dtype` over a few square sizes, each run for about `seconds`."""
     best = 0.0
     for n in sizes:
-        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+        a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
         torch.mm(a, b)  # warm-up: thread pool, caches, CUDA context
         # The lambdas run at once, inside this iteration: binding the loop variables late is safe.
         reps = max(1, int(seconds / max(_timed(lambda: torch.mm(a, b), device), 1e-6)))  # noqa: B023
@@ -178,7 +180,7 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     examples = synthetic_examples(drawn, source_size, target_size, generator)
     model = build_model(enc, dec, source_size, target_size).to(device)
     optimizer = make_optimizer(model, cfg)
-    peak = matmul_peak_gflops(device)
+    peak = matmul_peak_gflops(device, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
     train_epoch(model, examples[:cfg.batch_size * 2], cfg, optimizer, generator, device, "warm-up", False)
     train_s = _timed(lambda: train_epoch(model, examples, cfg, optimizer, generator, device, "bench", False),
                      device)
@@ -190,8 +192,9 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     sources = [s for s, _ in examples]
 
     def decode(beam: int = 1) -> None:
-        translate_ids(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out,
-                      beam_size=beam)
+        with autocast(device, cfg.precision):  # decoding follows the training precision, as evaluate does
+            translate_ids(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out,
+                          beam_size=beam)
 
     decode()  # warm-up
     translate_rate = len(sources) / _timed(decode, device)

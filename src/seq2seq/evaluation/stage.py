@@ -17,7 +17,7 @@ from seq2seq.config import EvaluateConfig
 from seq2seq.data.batching import pad_sources
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
-from seq2seq.device import resolve_device
+from seq2seq.device import autocast, make_deterministic, resolve_device
 from seq2seq.evaluation.breakdown import breakdown
 from seq2seq.evaluation.heatmaps import save_heatmap
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
@@ -89,19 +89,24 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
 
 def evaluate_file(model_path: Path, test_path: Path, out: EvaluationOutputs, cfg: EvaluateConfig) -> dict:
     """Evaluate the checkpoint on the test split: metrics, signatures, every translation, samples, the
-    per-group report (novelty judged by the training words the checkpoint carries) and heatmaps."""
+    per-group report (novelty judged by the training words the checkpoint carries) and heatmaps,
+    decoding in `cfg.precision` (auto: the one the checkpoint was trained in)."""
     device = resolve_device(cfg.device, "evaluate.device")
+    make_deterministic(device)
     loaded = load_checkpoint(model_path, device)
+    precision = loaded.precision if cfg.precision == "auto" else cfg.precision
     data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
-    result = evaluate_model(loaded.model, data, loaded.target, cfg.batch_size, cfg.max_output_length, device,
-                            cfg.bootstrap_samples, cfg.beam_size, cfg.length_penalty)
+    with autocast(device, precision):
+        result = evaluate_model(loaded.model, data, loaded.target, cfg.batch_size, cfg.max_output_length, device,
+                                cfg.bootstrap_samples, cfg.beam_size, cfg.length_penalty)
     metrics = result.metrics
     # Novelty as the checkpoint knows it (its training words), so this stage needs no training split.
     unseen = {w for s in data.sources for w in loaded.unseen_words(s)}
     known = {w for s in data.sources for w in tokenize(s)} - unseen
     write_report(out.report, breakdown(data.sources, result.hypotheses, data.references, known))
-    write_heatmaps(out.attention, loaded, data, cfg.attention_plots, cfg.max_output_length, cfg.beam_size,
-                   cfg.length_penalty, device)
+    with autocast(device, precision):
+        write_heatmaps(out.attention, loaded, data, cfg.attention_plots, cfg.max_output_length, cfg.beam_size,
+                       cfg.length_penalty, device)
     write_json(out.metrics, metrics)
     write_json(out.signatures, result.signatures)
     write_samples(out.samples, data, result.hypotheses, cfg.num_samples)

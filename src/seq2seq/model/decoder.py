@@ -9,6 +9,7 @@ from torch import nn
 
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.model.attention import Attention, Memory
+from seq2seq.model.lstm import lstm_cell, run_lstm
 
 
 @dataclass
@@ -79,7 +80,7 @@ class Decoder(nn.Module):
         """
         embedded = self.dropout(self.embedding(tgt_in))  # (batch, steps, emb)
         if not self.input_feeding:
-            outputs, (h, c) = self.rnn(embedded, (state.h, state.c))  # (batch, steps, hidden)
+            outputs, (h, c) = run_lstm(self.rnn, embedded, (state.h, state.c))  # (batch, steps, hidden)
             if self.attention is None:
                 return self.dropout(outputs), DecoderState(h, c, None), None
             features, weights = self._attend(outputs, memory)
@@ -113,7 +114,7 @@ class Decoder(nn.Module):
                 else:  # nn.LSTM's dropout between layers
                     x = nn.functional.dropout(x, rnn.dropout, self.training)
                     gates = torch.addmm(weights[k][2], torch.cat([x, h[k]], dim=-1), recurrent[k])
-                h[k], c[k] = _lstm_cell(gates, c[k])
+                h[k], c[k] = lstm_cell(gates, c[k])
                 x = h[k]
             features, step_weights = self._attend(x.unsqueeze(1), memory)  # (batch, 1, hidden), (batch, 1, src)
             feed = features[:, 0]
@@ -132,11 +133,3 @@ class Decoder(nn.Module):
         """Logits (..., vocab) of decoder vectors (..., hidden)."""
         return self.out(features)
 
-
-def _lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """An LSTM cell from its pre-activation gates (batch, 4 * hidden), in nn.LSTM's order (input,
-    forget, cell, output), and the previous cell state (batch, hidden): the new (h, c)."""
-    size = c.size(-1)
-    input_forget = torch.sigmoid(gates[:, :2 * size])
-    c = input_forget[:, size:] * c + input_forget[:, :size] * torch.tanh(gates[:, 2 * size:3 * size])
-    return torch.sigmoid(gates[:, 3 * size:]) * torch.tanh(c), c

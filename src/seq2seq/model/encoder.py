@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seq2seq.data.vocab import PAD_ID
+from seq2seq.model.lstm import run_lstm
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (layers, batch, size)
 
@@ -45,10 +46,10 @@ class Encoder(nn.Module):
         if bool((lengths == src.size(1)).all()):
             # No padding (training batches are bucketed by source length): the plain call is exact
             # and skips packing's sort, gather and scatter.
-            outputs, (h, c) = self.rnn(embedded)
+            outputs, (h, c) = run_lstm(self.rnn, embedded)
         else:
             packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
-            packed_out, (h, c) = self.rnn(packed)
+            packed_out, (h, c) = run_lstm(self.rnn, packed)
             outputs, _ = pad_packed_sequence(packed_out, batch_first=True, total_length=src.size(1))
         return outputs, (self._merge_directions(h), self._merge_directions(c))
 

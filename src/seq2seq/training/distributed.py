@@ -4,7 +4,9 @@ error instead of a hang.
 
 `launch` starts the processes with torch.multiprocessing (PyTorch's own launcher for DDP on one
 machine), which ties them to the stage's process: if the stage dies, so do they, and if one of them
-dies, the launcher stops the others. Rank 0 speaks for all of them: it logs, validates and writes.
+dies, the launcher stops the others. Under `torchrun` (one machine or several), the stage is one of
+torchrun's processes instead: it joins torchrun's process group from its environment and starts
+none of its own. Rank 0 speaks for all of them: it logs, validates and writes.
 """
 
 from __future__ import annotations
@@ -38,15 +40,30 @@ TIMEOUT = datetime.timedelta(minutes=15)
 
 @dataclass(frozen=True)
 class Workers:
-    """This process's place among the training processes; `store` is the rendezvous file (None alone)."""
+    """This process's place among the training processes: its rank among all of them, their number,
+    where they meet (a torch.distributed init method: a private file, or env:// under torchrun; None
+    alone), and its rank and their number on this machine (which GPU it takes, how it shares the cores)."""
 
     rank: int = 0
     world_size: int = 1
     store: str | None = None
+    local_rank: int = 0
+    local_size: int = 1
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+
+def from_torchrun() -> Workers | None:
+    """This process's place among torchrun's processes, from the variables torchrun sets (RANK,
+    WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, and MASTER_ADDR/MASTER_PORT for env://); None when the
+    stage was not started by torchrun."""
+    if not dist.is_torchelastic_launched():
+        return None
+    env = os.environ
+    return Workers(int(env["RANK"]), int(env["WORLD_SIZE"]), "env://", int(env["LOCAL_RANK"]),
+                   int(env["LOCAL_WORLD_SIZE"]))
 
 
 SINGLE = Workers()
@@ -96,7 +113,7 @@ def _worker(rank: int, world_size: int, folder: str, fn: Callable[..., None], ar
         logging.getLogger("seq2seq").setLevel(logging.WARNING)
     code = 1
     try:
-        fn(Workers(rank, world_size, str(Path(folder) / "store")), *args)
+        fn(Workers(rank, world_size, f"file://{Path(folder) / 'store'}", rank, world_size), *args)
         code = 0
     except UserError as err:
         _note(folder, "error", rank, str(err))
@@ -161,20 +178,21 @@ def _failure(context: mp.ProcessContext, first: int, folder: Path) -> Exception:
 
 @contextmanager
 def process_group(workers: Workers, device: torch.device) -> Iterator[torch.device]:
-    """Join the other processes (gloo on CPU; NCCL on CUDA, rank r on GPU r) and yield the device
-    this process trains on; leave the group on the way out, also when training fails, so that no
-    process waits on one that has gone. Alone, yield `device` unchanged."""
+    """Join the other processes (gloo on CPU; NCCL on CUDA, local rank r on the machine's GPU r) and
+    yield the device this process trains on; leave the group on the way out, also when training
+    fails, so that no process waits on one that has gone. Alone, yield `device` unchanged."""
     if workers.world_size == 1:
         yield device
         return
     if device.type == "cuda":
-        if torch.cuda.device_count() < workers.world_size:
-            raise UserError(f"train.processes is {workers.world_size} but only {torch.cuda.device_count()} "
-                            "CUDA GPU(s) are visible: NCCL needs one GPU per process. Lower train.processes, "
-                            "or set train.device to cpu (gloo).")
-        device = torch.device("cuda", workers.rank)
+        if torch.cuda.device_count() < workers.local_size:
+            raise UserError(f"{workers.local_size} training processes share this machine but only "
+                            f"{torch.cuda.device_count()} CUDA GPU(s) are visible: NCCL needs one GPU per process. "
+                            "Lower train.processes (or torchrun's --nproc_per_node), or set train.device to cpu "
+                            "(gloo).")
+        device = torch.device("cuda", workers.local_rank)
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=f"file://{workers.store}",
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method=workers.store,
                             rank=workers.rank, world_size=workers.world_size, timeout=TIMEOUT)
     try:
         yield device

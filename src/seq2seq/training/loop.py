@@ -18,13 +18,14 @@ from tqdm import tqdm
 from seq2seq.config import TrainConfig
 from seq2seq.data.batching import Batch, Example, bucketed_chunks, collate
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
+from seq2seq.device import autocast
 from seq2seq.errors import UserError
 from seq2seq.evaluation.metrics import sequence_loss
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.runner import interactive
 from seq2seq.training.distributed import SINGLE, Workers, all_sum, from_main, shard
-from seq2seq.training.optim import make_optimizer, make_scheduler, step_scheduler
+from seq2seq.training.optim import Warmup, make_optimizer, make_scheduler, step_scheduler
 
 log = logging.getLogger("seq2seq.train")
 VALID_BATCH_SIZE = 256  # validation only decodes: larger batches than training are fine
@@ -62,12 +63,14 @@ def shard_batch(examples: Sequence[Example], chunk: list[int], word_dropout: flo
 
 def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainConfig,
                 optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device, desc: str,
-                progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None) -> float:
+                progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None,
+                warmup: Warmup | None = None) -> float:
     """One pass over shuffled `examples`; returns the mean per-token training loss (label-smoothed
     when `cfg.label_smoothing` is set: the objective being minimised). `progress` shows a bar with
     the loss and pairs/s on a terminal. With several `workers`, `model` is wrapped in DDP and every process walks
     the same batches, each training on its share of every batch. `forcing` draws teacher forcing
-    (default: `generator`)."""
+    (default: `generator`); `warmup` scales the learning rate of the first updates. The forward pass
+    and the loss run in `cfg.precision`."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
     chunks = bucketed_chunks(examples, cfg.batch_size, generator)
@@ -77,9 +80,10 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
             batch, n, weight = shard_batch(examples, chunk, cfg.word_dropout, generator, workers)
             batch = batch.to(device)
             scored = batch.tgt_out != PAD_ID  # (batch, tgt_len)
-            logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio,
-                           generator if forcing is None else forcing, scored)  # (tokens, vocab)
-            loss = sequence_loss(logits, batch.tgt_out[scored], cfg.label_smoothing)[0] * weight
+            with autocast(device, cfg.precision):
+                logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio,
+                               generator if forcing is None else forcing, scored)  # (tokens, vocab)
+                loss = sequence_loss(logits, batch.tgt_out[scored], cfg.label_smoothing)[0] * weight
             value = all_sum(loss, workers)  # the whole batch's summed loss: the one host sync of the step
             if not math.isfinite(value):
                 raise UserError(f"the training loss became {value} ({desc}, batch {step}); no model "
@@ -91,6 +95,8 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
             (loss * workers.world_size / n).backward()
             if cfg.clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+            if warmup is not None:
+                warmup.step()
             optimizer.step()
             total, tokens, pairs = total + value, tokens + n, pairs + len(chunk)
             bar.set_postfix(loss=f"{total / tokens:.3f}", pairs_s=f"{pairs / (time.perf_counter() - start):.0f}",
@@ -120,12 +126,13 @@ def replicate(model: Seq2Seq, seed: int, device: torch.device,
 
 
 def validate(model: Seq2Seq, valid: ScoringSet, target: Vocab, max_len: int, device: torch.device,
-             workers: Workers = SINGLE) -> dict[str, float]:
-    """Validation loss and BLEU; with several processes rank 0 scores and tells the others, so that
-    all of them schedule and stop alike."""
+             workers: Workers = SINGLE, precision: str = "fp32") -> dict[str, float]:
+    """Validation loss and BLEU, in the training's `precision`; with several processes rank 0 scores
+    and tells the others, so that all of them schedule and stop alike."""
     scores = None
     if workers.is_main:
-        metrics = evaluate_model(model, valid, target, VALID_BATCH_SIZE, max_len, device).metrics
+        with autocast(device, precision):
+            metrics = evaluate_model(model, valid, target, VALID_BATCH_SIZE, max_len, device).metrics
         scores = {"loss": metrics["loss"], "bleu": metrics["bleu"]}
     return from_main(scores, workers)
 
@@ -141,13 +148,15 @@ def fit(model: Seq2Seq, train: Sequence[Example], valid: ScoringSet, target: Voc
     net, forcing = replicate(model, cfg.seed, device, workers)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
+    warmup = Warmup(optimizer, cfg.warmup_steps)
     history, best, best_key = [], None, None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
         train_loss = train_epoch(net, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
-                                 workers.is_main, workers, forcing)
-        scores = validate(model, valid, target, max_len, device, workers)
+                                 workers.is_main, workers, forcing, warmup)
+        scores = validate(model, valid, target, max_len, device, workers, cfg.precision)
+        warmup.settle()
         step_scheduler(scheduler, scores["bleu"])
         row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],
                "valid_bleu": scores["bleu"], "learning_rate": lr}

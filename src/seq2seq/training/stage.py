@@ -16,7 +16,7 @@ from seq2seq.data.batching import encode_pairs
 from seq2seq.data.split import grouped_split
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import load_vocabs
-from seq2seq.device import resolve_device
+from seq2seq.device import make_deterministic, move, resolve_device
 from seq2seq.errors import UserError
 from seq2seq.evaluation.scoring import ScoringSet
 from seq2seq.fileio import atomic_open, read_json, read_pairs, write_json
@@ -45,6 +45,7 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
     share; rank 0 alone calls `on_epoch` and writes, once the others have left the group."""
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device, "train.device")
+    make_deterministic(device)
     (source, target), text = load_vocabs(vocab_dir), read_json(text_path)
     if not isinstance(text.get("max_length"), int):
         raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
@@ -52,7 +53,7 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
                                            "train.valid_fraction")
     start = time.perf_counter()
     with process_group(workers, device) as device:
-        model = build_model(enc, dec, len(source), len(target)).to(device)
+        model = move(build_model(enc, dec, len(source), len(target)), device)
         log.info("training on %s%s: %d pairs, %d validation pairs, %d parameters", device,
                  f" in {workers.world_size} processes" if workers.world_size > 1 else "", len(fit_pairs),
                  len(valid_pairs), count_parameters(model))
@@ -64,7 +65,7 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
              result.best_epoch)
     model.load_state_dict(result.best_state)
     words = sorted({w for s, _ in fit_pairs + valid_pairs for w in tokenize(s)})
-    save_checkpoint(model_path, model, source, target, text, words)
+    save_checkpoint(model_path, model, source, target, text, words, cfg.precision)
     write_history(history_path, result.history)
     best = result.history[result.best_epoch - 1]
     write_json(metrics_path, {"best_epoch": result.best_epoch, "epochs_run": len(result.history),

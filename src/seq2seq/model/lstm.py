@@ -1,0 +1,29 @@
+"""LSTM pieces the encoder and decoder share: a whole-sequence call that works in every precision,
+and the cell's gates by hand for the decoder's step-by-step input feeding."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import PackedSequence
+
+
+def run_lstm(rnn: nn.LSTM, inputs: torch.Tensor | PackedSequence,
+             state: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
+    """`rnn(inputs, state)`, in float32 where bfloat16 autocast is on but the CPU's oneDNN has no
+    bfloat16 LSTM (a CPU without AVX-512 BF16 or AMX: it would refuse to build the kernel). Matrix
+    products elsewhere still run in bfloat16 there."""
+    if (isinstance(rnn.weight_ih_l0, torch.Tensor) and rnn.weight_ih_l0.device.type == "cpu"
+            and torch.is_autocast_enabled("cpu") and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+        with torch.autocast("cpu", enabled=False):
+            return rnn(inputs, state)
+    return rnn(inputs, state)
+
+
+def lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An LSTM cell from its pre-activation gates (batch, 4 * hidden), in nn.LSTM's order (input,
+    forget, cell, output), and the previous cell state (batch, hidden): the new (h, c)."""
+    size = c.size(-1)
+    input_forget = torch.sigmoid(gates[:, :2 * size])
+    c = input_forget[:, size:] * c + input_forget[:, :size] * torch.tanh(gates[:, 2 * size:3 * size])
+    return torch.sigmoid(gates[:, 3 * size:]) * torch.tanh(c), c
