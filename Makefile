@@ -15,7 +15,7 @@ export SEQ2SEQ_DATA_DIR
 export PATH := $(abspath $(BIN)):$(PATH)
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test lint params clean-venv
+.PHONY: repro test lint params gpu-check clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ lint: $(VENV)/.installed
 # params.yaml and docs/params.md from src/seq2seq/config.py, the one home of every default.
 params: $(VENV)/.installed
 	$(BIN)/python -m seq2seq.paramsdoc
+
+# On a machine with a CUDA GPU: the CUDA tests, then the bench in fp32 and bf16 (docs/speed.md).
+gpu-check: $(VENV)/.installed
+	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
+	$(BIN)/python -m pytest -v tests/test_cuda.py
+	$(BIN)/seq2seq bench --device cuda --precision fp32
+	$(BIN)/seq2seq bench --device cuda --precision bf16
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,10 +1,12 @@
 """Where torch runs: the device, and the thread counts (params.yaml's value, the SEQ2SEQ_THREADS
 override, torch's default shared out)."""
 
+import logging
+
 import pytest
 import torch
 
-from seq2seq.device import resolve_device, thread_count, thread_origin, use_threads
+from seq2seq.device import resolve_device, thread_count, thread_origin, use_threads, warn_if_emulated
 from seq2seq.errors import UserError
 
 
@@ -55,3 +57,14 @@ def test_resolve_device():
     if not torch.cuda.is_available():
         with pytest.raises(UserError, match="train.device is cuda but no CUDA GPU is visible: set train.device"):
             resolve_device("cuda", "train.device")
+
+
+def test_bf16_on_a_cpu_without_bfloat16_units_is_warned_about(caplog):
+    # oneDNN tells whether this CPU has bfloat16 units; the warning follows it, and fp32 never warns.
+    with caplog.at_level(logging.WARNING, logger="seq2seq.device"):
+        warn_if_emulated(torch.device("cpu"), "fp32", "train.precision")
+        assert caplog.records == []
+        warn_if_emulated(torch.device("cpu"), "bf16", "train.precision")
+    expected = 0 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else 1
+    assert len(caplog.records) == expected
+    assert all("train.precision is bf16 but this CPU has no bfloat16 units" in r.getMessage() for r in caplog.records)

@@ -155,7 +155,7 @@ def _bench(args: argparse.Namespace) -> None:
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
     from seq2seq.checkpoint import load_checkpoint
-    from seq2seq.device import autocast, resolve_device
+    from seq2seq.device import autocast, resolve_device, warn_if_emulated
     from seq2seq.inference.translate import translate_lines
 
     if args.max_output_length < 1 or args.batch_size < 1:
@@ -168,6 +168,7 @@ def _translate(args: argparse.Namespace) -> None:
     device = resolve_device(args.device)
     loaded = load_checkpoint(args.model, device)
     precision = loaded.precision if args.precision == "auto" else args.precision
+    warn_if_emulated(device, precision, "--precision")
     if args.sentences:
         lines = args.sentences
     else:

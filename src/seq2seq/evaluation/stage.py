@@ -17,7 +17,7 @@ from seq2seq.config import EvaluateConfig
 from seq2seq.data.batching import pad_sources
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
-from seq2seq.device import autocast, make_deterministic, resolve_device
+from seq2seq.device import autocast, make_deterministic, resolve_device, warn_if_emulated
 from seq2seq.evaluation.breakdown import breakdown
 from seq2seq.evaluation.heatmaps import save_heatmap
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
@@ -95,6 +95,7 @@ def evaluate_file(model_path: Path, test_path: Path, out: EvaluationOutputs, cfg
     make_deterministic(device)
     loaded = load_checkpoint(model_path, device)
     precision = loaded.precision if cfg.precision == "auto" else cfg.precision
+    warn_if_emulated(device, precision, "evaluate.precision")
     data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)
     with autocast(device, precision):
         result = evaluate_model(loaded.model, data, loaded.target, cfg.batch_size, cfg.max_output_length, device,

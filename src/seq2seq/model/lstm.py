@@ -7,14 +7,15 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
+from seq2seq.device import cpu_has_bf16
+
 
 def run_lstm(rnn: nn.LSTM, inputs: torch.Tensor | PackedSequence,
              state: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple:
     """`rnn(inputs, state)`, in float32 where bfloat16 autocast is on but the CPU's oneDNN has no
     bfloat16 LSTM (a CPU without AVX-512 BF16 or AMX: it would refuse to build the kernel). Matrix
     products elsewhere still run in bfloat16 there."""
-    if (isinstance(rnn.weight_ih_l0, torch.Tensor) and rnn.weight_ih_l0.device.type == "cpu"
-            and torch.is_autocast_enabled("cpu") and not torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+    if rnn.weight_ih_l0.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not cpu_has_bf16():
         with torch.autocast("cpu", enabled=False):
             return rnn(inputs, state)
     return rnn(inputs, state)

@@ -16,7 +16,7 @@ from seq2seq.data.batching import encode_pairs
 from seq2seq.data.split import grouped_split
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import load_vocabs
-from seq2seq.device import make_deterministic, move, resolve_device
+from seq2seq.device import make_deterministic, move, resolve_device, warn_if_emulated
 from seq2seq.errors import UserError
 from seq2seq.evaluation.scoring import ScoringSet
 from seq2seq.fileio import atomic_open, read_json, read_pairs, write_json
@@ -46,6 +46,7 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
     torch.manual_seed(cfg.seed)
     device = resolve_device(cfg.device, "train.device")
     make_deterministic(device)
+    warn_if_emulated(device, cfg.precision, "train.precision")
     (source, target), text = load_vocabs(vocab_dir), read_json(text_path)
     if not isinstance(text.get("max_length"), int):
         raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
