@@ -1,4 +1,5 @@
-"""DVC stage `evaluate`: score the trained model on the test split; write metrics and every translation."""
+"""DVC stage `evaluate`: score the trained model on the test split; write metrics and every translation.
+Run by hand with several --model, it scores their ensemble (docs/serving.md)."""
 
 import argparse
 import os
@@ -12,7 +13,8 @@ from seq2seq.runner import run_main
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", type=Path, required=True, help="checkpoint from train")
+    parser.add_argument("--model", type=Path, required=True, action="append",
+                        help="checkpoint from train; several (outside DVC) are scored as one ensemble")
     parser.add_argument("--test", type=Path, required=True, help="test pairs TSV")
     parser.add_argument("--metrics", type=Path, required=True, help="output: metrics JSON")
     parser.add_argument("--samples", type=Path, required=True, help="output: sample predictions TSV")

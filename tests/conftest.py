@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
 from pathlib import Path
 
@@ -103,6 +104,35 @@ def overfit(pairs=PAIRS, source: Vocab = SOURCE, target: Vocab = TARGET, epochs:
     for _ in range(epochs):
         loss = train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "overfit", progress=False)
     return model, loss
+
+
+@pytest.fixture(scope="session")
+def served_checkpoint(tmp_path_factory) -> Path:
+    """The tiny model with general attention trained on PAIRS, saved as the train stage saves it
+    (training words included): what the server tests serve."""
+    from seq2seq.checkpoint import save_checkpoint
+
+    model, _ = overfit(dec={"attention": "general"})
+    path = tmp_path_factory.mktemp("served") / "model.pt"
+    text = {"direction": "fra-eng", "max_length": 6, "keep_accents": False, "keep_apostrophes": False,
+            "eng_prefixes": ["i am ", "he is"]}
+    save_checkpoint(path, model, SOURCE, TARGET, text, sorted({w for s, _ in PAIRS for w in s.split()}))
+    return path
+
+
+def start_server(*args: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str, list[str]]:
+    """`seq2seq serve --port 0 ARGS` started; its base URL once it says where it listens; and its
+    stderr lines so far (a thread keeps reading them, so the server never blocks on a full pipe)."""
+    proc = subprocess.Popen([sys.executable, "-m", "seq2seq", "serve", "--port", "0", *args], cwd=cwd,
+                            stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    for line in proc.stderr:
+        lines.append(line)
+        found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+            return proc, found.group(1), lines
+    raise AssertionError(f"the server stopped before listening (exit code {proc.wait()}):\n{''.join(lines)}")
 
 
 # End-to-end helpers: the real pipeline in a temporary git repository on a tiny config.

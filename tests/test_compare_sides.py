@@ -6,7 +6,8 @@ import logging
 import pytest
 
 from seq2seq.errors import UserError
-from seq2seq.evaluation.compare import parse_spec, select_experiments
+from seq2seq.evaluation.compare import load_side, parse_spec, select_experiments
+from seq2seq.evaluation.translations import write_rows
 
 
 def row(name, state="Success", typ="branch_commit", **params):
@@ -68,3 +69,13 @@ def test_unknown_keys_and_empty_selections_are_named():
         select_experiments(ROWS, {"encoder.bidirectionl": "true"}, "encoder.bidirectionl=true")
     with pytest.raises(UserError, match=r"no finished experiment matches 'x' among the 4"):
         select_experiments(ROWS, {"train.seed": "9"}, "x")
+
+
+def test_a_side_may_be_a_translations_file_written_outside_dvc(tmp_path):
+    # e.g. an ensemble scored with stages/evaluate.py and several --model: no DVC repository needed.
+    for name, hypotheses in (("a.tsv", ["i am cold .", "he is tall ."]), ("b.tsv", ["i m cold .", "he is tall ."])):
+        write_rows(tmp_path / name, ["je suis froid .", "il est grand ."], [["i am cold ."], ["he is tall ."]],
+                   hypotheses)
+    side = load_side(tmp_path, f"{tmp_path / 'a.tsv'},{tmp_path / 'b.tsv'}")
+    assert side.runs == [str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")]
+    assert [t.hypotheses[0] for t in side.translations] == ["i am cold .", "i m cold ."]

@@ -14,7 +14,7 @@ from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import encode_pairs, encode_source, pad_sources
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
-from seq2seq.inference.search import beam_search, greedy_search, translate_ids
+from seq2seq.inference.search import beam_hypotheses, beam_search, greedy_hypotheses, greedy_search, translate_ids
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 from seq2seq.training.loop import train_epoch
@@ -297,3 +297,44 @@ def test_translate_refuses_bad_beam_settings(checkpoint, option, value, message)
     result = cli("translate", "--model", str(checkpoint), option, value, "Je suis froid.")
     assert result.returncode == 1 and message in result.stderr
     assert b"Traceback" not in result.stderr and result.stdout == b""
+
+
+def exhaustive_ranking(model, src: torch.Tensor, length: torch.Tensor, max_len: int,
+                       penalty: float) -> list[tuple[float, tuple[int, ...]]]:
+    """Every output of one source ending with `<eos>` within max_len tokens, with its normalised
+    score, best first (teacher-forced, apart from search)."""
+    others = [t for t in range(model.settings.target_vocab_size) if t != EOS_ID]
+    ranked = []
+    for n in range(max_len):
+        sequences = [(*body, EOS_ID) for body in itertools.product(others, repeat=n)]
+        scores = sequence_log_probs(model, src, length, sequences) / (n + 1) ** penalty
+        ranked += zip(scores.tolist(), sequences)
+    return sorted(ranked, key=lambda item: -item[0])
+
+
+@pytest.mark.parametrize("overrides", CONFIGS[:4:3])
+def test_the_n_best_of_a_beam_holding_every_candidate_are_the_exhaustive_n_best(overrides):
+    model, src, lengths = half_trained_model(overrides)
+    vocab, max_len, n = model.settings.target_vocab_size, 4, 3
+    beam = vocab * (vocab - 1) ** (max_len - 1)  # nothing is pruned (as above)
+    for penalty in (0.0, 1.0):
+        found = beam_hypotheses(model, src, lengths, max_len, beam, penalty, n_best=n)
+        assert found.tokens.shape[:2] == (src.size(0), n)
+        for i in range(src.size(0)):
+            expected = exhaustive_ranking(model, src[i:i + 1], lengths[i:i + 1], max_len, penalty)[:n]
+            rows = [tuple(r[:r.index(EOS_ID) + 1]) for r in found.tokens[i].tolist()]
+            assert rows == [seq for _, seq in expected]
+            assert found.scores[i].tolist() == pytest.approx([score for score, _ in expected], abs=1e-5)
+        # The best of the n is what beam search returns alone.
+        assert torch.equal(found.tokens[:, 0, :beam_search(model, src, lengths, max_len, beam, penalty).size(1)],
+                           beam_search(model, src, lengths, max_len, beam, penalty))
+
+
+def test_greedy_scores_are_the_log_probability_of_its_output_over_its_length():
+    model, src, lengths = half_trained_model({"attention": "general"})
+    for penalty in (0.0, 1.0):
+        found = greedy_hypotheses(model, src, lengths, 5, length_penalty=penalty)
+        for i, row in enumerate(found.tokens[:, 0].tolist()):
+            out = tuple(row[:row.index(EOS_ID) + 1]) if EOS_ID in row else tuple(row)
+            expected = sequence_log_probs(model, src[i:i + 1], lengths[i:i + 1], [out]) / len(out) ** penalty
+            assert found.scores[i, 0].item() == pytest.approx(expected.item(), abs=1e-5)

@@ -76,9 +76,47 @@ def cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
 
 def test_raw_text_is_normalised_like_training(model_path):
     loaded = load_checkpoint(model_path)
-    out = list(translate_lines(loaded, ["Je suis froid.", "IL EST HEUREUX !?", "Tu es grand"], 10, 2))
+    out = [r.translation for r in translate_lines(loaded, ["Je suis froid.", "IL EST HEUREUX !?", "Tu es grand"],
+                                                   10, 2)]
     assert out[0] == "i am cold ." and out[1].startswith("he is happy")
     assert len(out) == 3
+
+
+def test_n_best_prints_a_block_of_scored_alternatives_per_line(model_path):
+    result = cli("translate", "--model", str(model_path), "--beam", "4", "--n-best", "3", "Je suis froid.", "",
+                 "Tu es grand.")
+    assert result.returncode == 0, result.stderr
+    blocks = result.stdout.decode().split("\n\n")
+    assert blocks[-1] == "" and len(blocks) == 4  # three blocks, each ended by an empty line
+    rows = [[line.split("\t") for line in block.splitlines()] for block in blocks[:3]]
+    assert [len(r) for r in rows] == [3, 1, 3]  # the empty line gets one empty row
+    assert rows[1] == [["2", "1", "", ""]]
+    for number, block in ((1, rows[0]), (3, rows[2])):
+        assert [(int(n), int(rank)) for n, rank, _, _ in block] == [(number, 1), (number, 2), (number, 3)]
+        scores = [float(score) for _, _, score, _ in block]
+        assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+        assert len({text for _, _, _, text in block}) == 3  # three different translations
+    # The first of each block is the translation that plain --beam 4 prints.
+    plain = cli("translate", "--model", str(model_path), "--beam", "4", "Je suis froid.", "", "Tu es grand.")
+    assert plain.stdout.decode().splitlines() == [rows[0][0][3], "", rows[2][0][3]]
+
+
+def test_n_best_above_the_beam_is_refused(model_path):
+    result = cli("translate", "--model", str(model_path), "--beam", "2", "--n-best", "3", "Je suis froid.")
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    assert result.stderr.decode().strip() == ("error: --n-best must be between 1 and --beam (2), not 3: beam search "
+                                              "keeps only --beam hypotheses per line.")
+
+
+def test_the_same_checkpoint_twice_is_an_ensemble_that_translates_as_it_does(model_path, bpe_model_path):
+    sentences = ["Je suis froid.", "Il est heureux.", "Elle est ma soeur."]
+    one = cli("translate", "--model", str(model_path), *sentences)
+    two = cli("translate", "--model", str(model_path), "--model", str(model_path), *sentences)
+    assert two.returncode == 0, two.stderr
+    assert two.stdout == one.stdout and len(one.stdout.decode().splitlines()) == 3
+    mixed = cli("translate", "--model", str(model_path), "--model", str(bpe_model_path), *sentences)
+    assert mixed.returncode == 1 and b"Traceback" not in mixed.stderr
+    assert "their source vocabularies are of different kinds (word and bpe)" in mixed.stderr.decode()
 
 
 def test_stdin_edge_cases_give_one_line_each(model_path):

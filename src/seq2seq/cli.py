@@ -1,5 +1,5 @@
-"""The `seq2seq` command: `translate` turns sentences into translations, `compare` tests whether two
-revisions or experiments differ, `bench` measures speed."""
+"""The `seq2seq` command: `translate` turns sentences into translations, `serve` offers them over
+HTTP with a page, `compare` tests whether two revisions or experiments differ, `bench` measures speed."""
 
 from __future__ import annotations
 
@@ -36,8 +36,13 @@ def _parser() -> argparse.ArgumentParser:
                              "truncated; both are reported on stderr, once per line. A BPE vocabulary "
                              "(vocab.type=bpe) spells unseen words from pieces instead.")
     tr.add_argument("sentences", nargs="*", help="sentences to translate (default: read stdin)")
-    tr.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                    help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL})")
+    tr.add_argument("--model", type=Path, action="append", metavar="PATH",
+                    help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL}); give it again for an ensemble, "
+                    "whose log-probabilities are averaged at every step")
+    tr.add_argument("--n-best", type=int, default=1, metavar="N",
+                    help="print the N best translations of each line (N <= --beam) as a block of lines "
+                    "'LINE<TAB>RANK<TAB>SCORE<TAB>TRANSLATION' ended by an empty line; SCORE is the "
+                    "log-probability / length ** --length-penalty")
     tr.add_argument("--max-output-length", type=int, default=EVALUATE.max_output_length,
                     help=f"longest translation in tokens (default {EVALUATE.max_output_length}, as evaluate)")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
@@ -97,6 +102,26 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", choices=PRECISIONS,
                        help="train.precision to measure (default: the params file's)")
     bench.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    serve = commands.add_parser("serve", help="a translation server (HTTP API and a page) on this machine",
+                                description="Serve the model over HTTP: POST /translate, GET /health, GET "
+                                "/model, the page at / and the API's documentation at /docs. The model is "
+                                "loaded once; requests beyond the limits below get a 413 or 422 naming them.",
+                                epilog=_domain())
+    serve.add_argument("--model", type=Path, action="append", metavar="PATH",
+                       help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL}); again for an ensemble")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
+    serve.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    serve.add_argument("--precision", default=EVALUATE.precision, choices=("auto", *PRECISIONS),
+                       help="arithmetic of decoding (default auto: the checkpoint's)")
+    serve.add_argument("--max-lines", type=int, default=64, help="most lines per request (default 64)")
+    serve.add_argument("--max-chars", type=int, default=1000, help="most characters per line (default 1000)")
+    serve.add_argument("--max-beam", type=int, default=10, help="largest beam (and n_best) a request may ask")
+    serve.add_argument("--max-output-length", type=int, default=EVALUATE.max_output_length,
+                       help=f"longest translation in tokens (default {EVALUATE.max_output_length}, as evaluate)")
+    serve.add_argument("--length-penalty", type=float, default=EVALUATE.length_penalty, metavar="X",
+                       help=f"beam scores are log-probability / length ** X (default {EVALUATE.length_penalty})")
     return parser
 
 
@@ -154,8 +179,8 @@ def _bench(args: argparse.Namespace) -> None:
 
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
-    from seq2seq.checkpoint import load_checkpoint
     from seq2seq.device import autocast, resolve_device, warn_if_emulated
+    from seq2seq.inference.ensemble import load_models
     from seq2seq.inference.translate import translate_lines
 
     if args.max_output_length < 1 or args.batch_size < 1:
@@ -165,8 +190,11 @@ def _translate(args: argparse.Namespace) -> None:
     if not 0 <= args.length_penalty < float("inf"):  # nan fails both comparisons
         raise UserError(f"--length-penalty must be 0 or more (1.0 ranks by log-probability per token), "
                         f"not {args.length_penalty}.")
+    if not 1 <= args.n_best <= args.beam:
+        raise UserError(f"--n-best must be between 1 and --beam ({args.beam}), not {args.n_best}: beam search "
+                        "keeps only --beam hypotheses per line.")
     device = resolve_device(args.device)
-    loaded = load_checkpoint(args.model, device)
+    loaded = load_models(args.model or [DEFAULT_MODEL], device)
     precision = loaded.precision if args.precision == "auto" else args.precision
     warn_if_emulated(device, precision, "--precision")
     if args.sentences:
@@ -178,9 +206,15 @@ def _translate(args: argparse.Namespace) -> None:
         if sys.stdin.isatty():
             args.batch_size = 1
     with autocast(device, precision):
-        for translation in translate_lines(loaded, lines, args.max_output_length, args.batch_size, args.beam,
-                                           args.length_penalty):
-            print(translation, flush=args.batch_size == 1)
+        results = translate_lines(loaded, lines, args.max_output_length, args.batch_size, args.beam,
+                                  args.length_penalty, args.n_best)
+        for number, result in enumerate(results, start=1):
+            if args.n_best == 1:
+                print(result.translation, flush=args.batch_size == 1)
+                continue
+            for rank, (text, score) in enumerate(result.alternatives or [("", None)], start=1):
+                print(f"{number}\t{rank}\t{'' if score is None else f'{score:.4f}'}\t{text}")
+            print(flush=args.batch_size == 1)
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -207,8 +241,38 @@ def _compare(args: argparse.Namespace) -> None:
         print(as_table(a, b, n_sources, result, args.alpha, markdown=args.md))
 
 
+def _serve(args: argparse.Namespace) -> None:
+    import json
+    import socket
+
+    from seq2seq.device import resolve_device, warn_if_emulated
+    from seq2seq.inference.ensemble import load_models
+    from seq2seq.serve.server import run_server
+
+    if min(args.max_lines, args.max_chars, args.max_beam, args.max_output_length) < 1:
+        raise UserError("--max-lines, --max-chars, --max-beam and --max-output-length must be at least 1.")
+    if not 0 <= args.length_penalty < float("inf"):
+        raise UserError(f"--length-penalty must be 0 or more, not {args.length_penalty}.")
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port must be between 0 and 65535, not {args.port}.")
+    device = resolve_device(args.device)
+    try:  # before the model loads, so that a taken port fails at once
+        sock = socket.create_server((args.host, args.port))
+    except OSError as err:
+        raise UserError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err}): pick another "
+                        "--port (0 picks a free one) or stop what uses it.") from None
+    paths = args.model or [DEFAULT_MODEL]
+    loaded = load_models(paths, device)
+    precision = loaded.precision if args.precision == "auto" else args.precision
+    warn_if_emulated(device, precision, "--precision")
+    metrics = None
+    if paths == [DEFAULT_MODEL] and Path("results/metrics.json").is_file():  # the workspace's own model
+        metrics = json.loads(Path("results/metrics.json").read_text())
+    run_server(loaded, sock, args, {"models": [str(p) for p in paths], "metrics": metrics}, precision)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `seq2seq` console script."""
     args = _parser().parse_args(argv)
-    command = {"translate": _translate, "compare": _compare, "bench": _bench}[args.command]
+    command = {"translate": _translate, "serve": _serve, "compare": _compare, "bench": _bench}[args.command]
     run_main(lambda: command(args), debug=True if args.debug else None)

@@ -109,10 +109,15 @@ def select_experiments(rows: Sequence[dict], conditions: dict[str, str], spec: s
 
 
 def read_translations(repo: Path, rev: str) -> Translations:
-    """`results/translations.tsv` at revision or experiment `rev` ("workspace": the working tree)."""
+    """`results/translations.tsv` at revision or experiment `rev` ("workspace": the working tree),
+    or, when `rev` names a `.tsv` file, that file: translations the evaluate stage wrote elsewhere
+    (e.g. for an ensemble, stages/evaluate.py with several --model)."""
     import dvc.api
     from dvc.exceptions import DvcException, PathMissingError
     from dvc.scm import RevError
+
+    if rev.endswith(".tsv") and Path(rev).is_file():
+        return parse(Path(rev).read_text(encoding="utf-8"), rev)
 
     where = "the workspace" if rev == WORKSPACE else f"revision {rev!r}"
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from seq2seq.checkpoint import LoadedModel, load_checkpoint
+from seq2seq.checkpoint import LoadedModel
 from seq2seq.config import EvaluateConfig
 from seq2seq.data.batching import pad_sources
 from seq2seq.data.text import tokenize
@@ -23,6 +23,7 @@ from seq2seq.evaluation.heatmaps import save_heatmap
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.evaluation.translations import REFERENCE_SEPARATOR, write_rows
 from seq2seq.fileio import atomic_open, read_pairs, write_json
+from seq2seq.inference.ensemble import load_models
 from seq2seq.inference.search import decode_batch
 
 log = logging.getLogger("seq2seq.evaluate")
@@ -87,13 +88,15 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
     return paths
 
 
-def evaluate_file(model_path: Path, test_path: Path, out: EvaluationOutputs, cfg: EvaluateConfig) -> dict:
+def evaluate_file(model_path: Path | Sequence[Path], test_path: Path, out: EvaluationOutputs,
+                  cfg: EvaluateConfig) -> dict:
     """Evaluate the checkpoint on the test split: metrics, signatures, every translation, samples, the
     per-group report (novelty judged by the training words the checkpoint carries) and heatmaps,
-    decoding in `cfg.precision` (auto: the one the checkpoint was trained in)."""
+    decoding in `cfg.precision` (auto: the one the checkpoint was trained in). Several checkpoints
+    are scored as one ensemble (`seq2seq.inference.ensemble`)."""
     device = resolve_device(cfg.device, "evaluate.device")
     make_deterministic(device)
-    loaded = load_checkpoint(model_path, device)
+    loaded = load_models([model_path] if isinstance(model_path, Path) else list(model_path), device)
     precision = loaded.precision if cfg.precision == "auto" else cfg.precision
     warn_if_emulated(device, precision, "evaluate.precision")
     data = ScoringSet.from_pairs(read_pairs(test_path), loaded.source, loaded.target)

@@ -1,15 +1,21 @@
-"""Translate raw sentences with a trained checkpoint, normalised exactly as in training, and say
-on stderr what the model cannot know: words it never saw, lines longer than its training data."""
+"""Translate raw sentences with a trained checkpoint (or an ensemble), normalised exactly as in
+training: each line's translation, its score, the n-best alternatives, the words the model never
+saw, whether the line was longer than the training data and, when asked, the attention weights.
+`seq2seq translate` and `seq2seq serve` both go through `translate_sentences`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
 
 from seq2seq.checkpoint import LoadedModel
-from seq2seq.data.batching import encode_source
+from seq2seq.data.batching import encode_source, pad_sources
 from seq2seq.data.text import TextOptions, normalize, tokenize
-from seq2seq.inference.search import translate_ids
+from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
+from seq2seq.inference.search import search
 
 log = logging.getLogger("seq2seq.translate")
 
@@ -24,50 +30,108 @@ def describe_domain(text: dict) -> str:
     return domain
 
 
-def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length: int,
-                    batch_size: int, beam_size: int = 1, length_penalty: float = 1.0) -> Iterator[str]:
-    """Yield exactly one translation per input line, in order, `batch_size` lines at a time: greedy
-    with `beam_size` 1, else beam search scoring log-probability / length ** `length_penalty`.
+@dataclass
+class Attention:
+    """Attention weights of one translation: one row per output token (its `<eos>` included), one
+    column per source token (the pieces or words the model read, its `<eos>` included)."""
 
-    Lines that normalise to nothing (empty, or no letters) give empty output lines. One warning per
-    line, when needed, names its unknown words (they become `<unk>`) and says when it is longer than
-    the training limit (it is truncated to it).
-    """
+    source_tokens: list[str]
+    output_tokens: list[str]
+    weights: list[list[float]]
+
+
+@dataclass
+class Translation:
+    """One input line's result."""
+
+    source: str  # the line as the model read it: normalised, truncated to the training limit
+    translation: str  # the best translation ('' when the line normalises to nothing)
+    score: float | None  # its log-probability / length ** length_penalty (None for an empty line)
+    alternatives: list[tuple[str, float]] = field(default_factory=list)  # the n best, best first
+    unknown_words: list[str] = field(default_factory=list)  # words never seen in training
+    too_long: bool = False  # longer than any training sentence (then truncated)
+    words: int = 0  # words of the normalised line, before truncation
+    attention: Attention | None = None  # when asked for, and the model has attention
+
+
+def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_length: int, beam_size: int = 1,
+                        length_penalty: float = 1.0, n_best: int = 1, attention: bool = False) -> list[Translation]:
+    """Translate `lines` together (one batch): exactly one result per line, in order. Greedy with
+    `beam_size` 1, else beam search; `n_best` (at most `beam_size`) alternatives per line. Lines that
+    normalise to nothing (empty, or no letters) give an empty translation."""
     options = TextOptions(keep_accents=bool(loaded.text.get("keep_accents", False)),
                           keep_apostrophes=bool(loaded.text.get("keep_apostrophes", False)))
     max_tokens = int(loaded.text.get("max_length", 10)) - 1
-    device = next(loaded.model.parameters()).device
-    chunk: list[str] = []
-    warned = False
-    for number, line in enumerate(lines, start=1):
+    results = []
+    for line in lines:
         words = tokenize(normalize(line, options))
-        notes = []
-        unknown = loaded.unseen_words(" ".join(words))
-        if unknown:
-            how = "spelled from pieces" if loaded.source.kind == "bpe" else "read as <unk>"
-            notes.append(f"never seen in training ({how}): " + ", ".join(dict.fromkeys(unknown)))
-        if len(words) > max_tokens:
-            notes.append(f"{len(words)} words, longer than any training sentence ({max_tokens}): truncated")
-        if notes:
-            if not warned:
-                log.warning("this model knows only %s; expect poor output elsewhere", describe_domain(loaded.text))
-                warned = True
-            log.warning("line %d: %s", number, "; ".join(notes))
-        chunk.append(" ".join(words[:max_tokens]))
+        results.append(Translation(" ".join(words[:max_tokens]), "", None,
+                                   unknown_words=list(dict.fromkeys(loaded.unseen_words(" ".join(words)))),
+                                   too_long=len(words) > max_tokens, words=len(words)))
+    todo = [r for r in results if r.source]
+    if not todo:
+        return results
+    model, target = loaded.model, loaded.target
+    device = next(model.parameters()).device
+    model.eval()
+    src, lengths = pad_sources([encode_source(r.source, loaded.source) for r in todo])
+    src = src.to(device)
+    with torch.no_grad():
+        found = search(model, src, lengths, max_output_length, beam_size, length_penalty, n_best=n_best)
+    for row, (result, ids, scores) in enumerate(zip(todo, found.tokens.tolist(), found.scores.tolist())):
+        result.alternatives = [(target.join(target.decode(out)), score) for out, score in zip(ids, scores)
+                               if score != float("-inf")]
+        result.translation, result.score = result.alternatives[0]
+        if attention:
+            result.attention = _attention(loaded, src[row:row + 1, :int(lengths[row])], lengths[row:row + 1],
+                                          result.source, ids[0], device)
+    return results
+
+
+def _attention(loaded: LoadedModel, src: torch.Tensor, lengths: torch.Tensor, source: str, out: list[int],
+               device: torch.device) -> Attention | None:
+    """The weights each output token of `out` (ids) was chosen with, as the heatmaps draw them."""
+    out = out[:out.index(EOS_ID) + 1] if EOS_ID in out else out
+    weights = loaded.model.alignments(src, lengths, torch.tensor([[SOS_ID] + out[:-1]], device=device))
+    if weights is None:
+        return None
+    return Attention(loaded.source.split(source) + [EOS], [loaded.target.itos[t] for t in out],
+                     [[round(w, 4) for w in row] for row in weights[0].tolist()])
+
+
+def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length: int, batch_size: int,
+                    beam_size: int = 1, length_penalty: float = 1.0, n_best: int = 1) -> Iterator[Translation]:
+    """Yield exactly one result per input line, in order, `batch_size` lines at a time (a stream:
+    stdin, a file). One warning per line, when needed, names its unknown words and says when it is
+    longer than the training limit (it is truncated to it)."""
+    chunk: list[str] = []
+    warned, number = False, 0
+    for line in lines:
+        chunk.append(line)
         if len(chunk) >= batch_size:
-            yield from _translate_chunk(loaded, chunk, max_output_length, device, beam_size, length_penalty)
+            for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best):
+                number += 1
+                warned = _warn(loaded, result, number, warned)
+                yield result
             chunk = []
-    yield from _translate_chunk(loaded, chunk, max_output_length, device, beam_size, length_penalty)
+    for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best):
+        number += 1
+        warned = _warn(loaded, result, number, warned)
+        yield result
 
 
-def _translate_chunk(loaded: LoadedModel, sentences: list[str], max_output_length: int, device,
-                     beam_size: int, length_penalty: float) -> list[str]:
-    todo = [i for i, s in enumerate(sentences) if s]
-    sources = [encode_source(sentences[i], loaded.source) for i in todo]
-    outputs = [""] * len(sentences)
-    if sources:
-        translations = translate_ids(loaded.model, sources, loaded.target, len(sources), max_output_length,
-                                     device, beam_size=beam_size, length_penalty=length_penalty)
-        for i, sentence in zip(todo, translations):
-            outputs[i] = sentence
-    return outputs
+def _warn(loaded: LoadedModel, result: Translation, number: int, warned: bool) -> bool:
+    """Log what the model cannot know about line `number`; whether the domain has been named."""
+    notes = []
+    if result.unknown_words:
+        how = "spelled from pieces" if loaded.source.kind == "bpe" else "read as <unk>"
+        notes.append(f"never seen in training ({how}): " + ", ".join(result.unknown_words))
+    if result.too_long:
+        limit = int(loaded.text.get("max_length", 10)) - 1
+        notes.append(f"{result.words} words, longer than any training sentence ({limit}): truncated")
+    if not notes:
+        return warned
+    if not warned:
+        log.warning("this model knows only %s; expect poor output elsewhere", describe_domain(loaded.text))
+    log.warning("line %d: %s", number, "; ".join(notes))
+    return True

@@ -1,0 +1,1 @@
+"""`seq2seq serve`: the translation API (FastAPI) and its page."""
