@@ -189,3 +189,42 @@ def test_an_ensemble_serves_as_translate_decodes_it(server, served_checkpoint):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_an_error_inside_the_server_is_a_json_500_without_traceback(served_checkpoint, caplog):
+    # The app in this process, its model made to fail mid-search: the client gets a JSON 500 that
+    # names no internals, the log keeps the traceback, and the server goes on serving.
+    import socket
+    import threading
+
+    import uvicorn
+
+    from seq2seq.checkpoint import load_checkpoint
+    from seq2seq.serve.app import Limits, create_app
+
+    loaded = load_checkpoint(served_checkpoint)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("a secret internal detail")
+
+    loaded.model.decoder.forward = fail
+    sock = socket.create_server(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(loaded, Limits(), {"models": []}), log_config=None,
+                                           log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            __import__("time").sleep(0.05)
+        with caplog.at_level("ERROR", logger="seq2seq.serve"):
+            status, body = call(base, "/translate", {"text": ["Je suis froid."]})
+        assert status == 500
+        assert body == {"detail": "internal error (RuntimeError); the server log has the details"}
+        assert any("a secret internal detail" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
+        assert call(base, "/health") == (200, {"status": "ready"})
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

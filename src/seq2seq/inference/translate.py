@@ -104,20 +104,24 @@ def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length
     """Yield exactly one result per input line, in order, `batch_size` lines at a time (a stream:
     stdin, a file). One warning per line, when needed, names its unknown words and says when it is
     longer than the training limit (it is truncated to it)."""
+    number, warned = 0, False
+    for chunk in _chunks(lines, batch_size):
+        for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best):
+            number += 1
+            warned = _warn(loaded, result, number, warned)
+            yield result
+
+
+def _chunks(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    """`lines` in lists of `size` (the last may be shorter), each as soon as it is full."""
     chunk: list[str] = []
-    warned, number = False, 0
     for line in lines:
         chunk.append(line)
-        if len(chunk) >= batch_size:
-            for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best):
-                number += 1
-                warned = _warn(loaded, result, number, warned)
-                yield result
+        if len(chunk) >= size:
+            yield chunk
             chunk = []
-    for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best):
-        number += 1
-        warned = _warn(loaded, result, number, warned)
-        yield result
+    if chunk:
+        yield chunk
 
 
 def _warn(loaded: LoadedModel, result: Translation, number: int, warned: bool) -> bool:
