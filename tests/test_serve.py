@@ -37,7 +37,8 @@ def server(served_checkpoint):
                                    "--max-beam", "6")
     yield base, log
     proc.terminate()
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=30) == 0  # SIGTERM stops it gracefully
+    assert log[-1].strip() == "seq2seq.serve: stopped"
 
 
 def cli(model: Path, *args: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import socket
 from typing import Any
 
@@ -27,4 +28,13 @@ def run_server(loaded: LoadedModel, sock: socket.socket, args: argparse.Namespac
              ", ".join(info["models"]), shown, port)
     # Our own line per request (the app's middleware) instead of uvicorn's access log.
     config = uvicorn.Config(app, log_level="warning", access_log=False, log_config=None)
-    uvicorn.Server(config).run(sockets=[sock])
+    # uvicorn stops gracefully on Ctrl-C and SIGTERM, then hands the signal on to the handler it
+    # found: let that one be a no-op, not the CLI's "terminated; no output was written".
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda *_: None) for s in stops}
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    log.info("stopped")
