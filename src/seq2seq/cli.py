@@ -12,9 +12,11 @@ from pathlib import Path
 from seq2seq.config import PRECISIONS, EvaluateConfig, PrepareConfig
 from seq2seq.errors import UserError
 from seq2seq.runner import run_main
+from seq2seq.serve.limits import Limits
 
 DEFAULT_MODEL = Path("models/model.pt")
 EVALUATE, PREPARE = EvaluateConfig(), PrepareConfig()  # translate decodes as the evaluate stage does
+LIMITS = Limits()  # serve's flags
 
 
 def _domain() -> str:
@@ -115,13 +117,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     serve.add_argument("--precision", default=EVALUATE.precision, choices=("auto", *PRECISIONS),
                        help="arithmetic of decoding (default auto: the checkpoint's)")
-    serve.add_argument("--max-lines", type=int, default=64, help="most lines per request (default 64)")
-    serve.add_argument("--max-chars", type=int, default=1000, help="most characters per line (default 1000)")
-    serve.add_argument("--max-beam", type=int, default=10, help="largest beam (and n_best) a request may ask")
-    serve.add_argument("--max-output-length", type=int, default=EVALUATE.max_output_length,
-                       help=f"longest translation in tokens (default {EVALUATE.max_output_length}, as evaluate)")
-    serve.add_argument("--length-penalty", type=float, default=EVALUATE.length_penalty, metavar="X",
-                       help=f"beam scores are log-probability / length ** X (default {EVALUATE.length_penalty})")
+    serve.add_argument("--max-lines", type=int, default=LIMITS.max_lines,
+                       help=f"most lines per request (default {LIMITS.max_lines}; more: 413)")
+    serve.add_argument("--max-chars", type=int, default=LIMITS.max_chars,
+                       help=f"most characters per line (default {LIMITS.max_chars}; more: 413)")
+    serve.add_argument("--max-beam", type=int, default=LIMITS.max_beam,
+                       help=f"largest beam (and n_best) a request may ask (default {LIMITS.max_beam}; more: 422)")
+    serve.add_argument("--max-output-length", type=int, default=LIMITS.max_output_length,
+                       help=f"longest translation in tokens (default {LIMITS.max_output_length}, as evaluate)")
+    serve.add_argument("--length-penalty", type=float, default=LIMITS.length_penalty, metavar="X",
+                       help=f"beam scores are log-probability / length ** X (default {LIMITS.length_penalty})")
     return parser
 
 

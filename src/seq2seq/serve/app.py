@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
@@ -29,20 +29,10 @@ from seq2seq.checkpoint import LoadedModel
 from seq2seq.config import EvaluateConfig
 from seq2seq.device import autocast
 from seq2seq.inference.translate import describe_domain, translate_sentences
+from seq2seq.serve.limits import Limits
 
 log = logging.getLogger("seq2seq.serve")
 EVALUATE = EvaluateConfig()
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask for (the flags of `seq2seq serve`)."""
-
-    max_lines: int = 64
-    max_chars: int = 1000  # per line
-    max_beam: int = 10
-    max_output_length: int = EVALUATE.max_output_length
-    length_penalty: float = EVALUATE.length_penalty
 
 
 class TranslateRequest(BaseModel):
