@@ -182,10 +182,22 @@ def _bench(args: argparse.Namespace) -> None:
         print(f"  {key:<26}{result[key]:>12,}")
 
 
+def _load(args: argparse.Namespace):
+    """What `translate` and `serve` decode with: the device, the checkpoint(s) (`--model`, repeated
+    for an ensemble) and the precision (`--precision auto`: the one they were trained in)."""
+    from seq2seq.device import resolve_device, warn_if_emulated
+    from seq2seq.inference.ensemble import load_models
+
+    device = resolve_device(args.device)
+    loaded = load_models(args.model or [DEFAULT_MODEL], device)
+    precision = loaded.precision if args.precision == "auto" else args.precision
+    warn_if_emulated(device, precision, "--precision")
+    return device, loaded, precision
+
+
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
-    from seq2seq.device import autocast, resolve_device, warn_if_emulated
-    from seq2seq.inference.ensemble import load_models
+    from seq2seq.device import autocast
     from seq2seq.inference.translate import translate_lines
 
     if args.max_output_length < 1 or args.batch_size < 1:
@@ -198,10 +210,7 @@ def _translate(args: argparse.Namespace) -> None:
     if not 1 <= args.n_best <= args.beam:
         raise UserError(f"--n-best must be between 1 and --beam ({args.beam}), not {args.n_best}: beam search "
                         "keeps only --beam hypotheses per line.")
-    device = resolve_device(args.device)
-    loaded = load_models(args.model or [DEFAULT_MODEL], device)
-    precision = loaded.precision if args.precision == "auto" else args.precision
-    warn_if_emulated(device, precision, "--precision")
+    device, loaded, precision = _load(args)
     if args.sentences:
         lines = args.sentences
     else:
@@ -250,8 +259,6 @@ def _serve(args: argparse.Namespace) -> None:
     import json
     import socket
 
-    from seq2seq.device import resolve_device, warn_if_emulated
-    from seq2seq.inference.ensemble import load_models
     from seq2seq.serve.server import run_server
 
     if min(args.max_lines, args.max_chars, args.max_beam, args.max_output_length) < 1:
@@ -260,16 +267,13 @@ def _serve(args: argparse.Namespace) -> None:
         raise UserError(f"--length-penalty must be 0 or more, not {args.length_penalty}.")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {args.port}.")
-    device = resolve_device(args.device)
     try:  # before the model loads, so that a taken port fails at once
         sock = socket.create_server((args.host, args.port))
     except OSError as err:
         raise UserError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err}): pick another "
                         "--port (0 picks a free one) or stop what uses it.") from None
     paths = args.model or [DEFAULT_MODEL]
-    loaded = load_models(paths, device)
-    precision = loaded.precision if args.precision == "auto" else args.precision
-    warn_if_emulated(device, precision, "--precision")
+    _, loaded, precision = _load(args)
     metrics = None
     if paths == [DEFAULT_MODEL] and Path("results/metrics.json").is_file():  # the workspace's own model
         metrics = json.loads(Path("results/metrics.json").read_text())

@@ -16,13 +16,13 @@ from seq2seq.checkpoint import LoadedModel
 from seq2seq.config import EvaluateConfig
 from seq2seq.data.batching import pad_sources
 from seq2seq.data.text import tokenize
-from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
 from seq2seq.device import autocast, make_deterministic, resolve_device, warn_if_emulated
 from seq2seq.evaluation.breakdown import breakdown
 from seq2seq.evaluation.heatmaps import save_heatmap
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.evaluation.translations import REFERENCE_SEPARATOR, write_rows
 from seq2seq.fileio import atomic_open, read_pairs, write_json
+from seq2seq.inference.alignment import align
 from seq2seq.inference.ensemble import load_models
 from seq2seq.inference.search import decode_batch
 
@@ -67,7 +67,7 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    model, source, target = loaded.model, loaded.source, loaded.target
+    model, target = loaded.model, loaded.target
     rows = sample_rows(len(data.sources), count)
     if model.settings.attention == "none" or not rows:
         path = folder / "01.png"
@@ -78,11 +78,9 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
     ids = decode_batch(model, src, lengths, max_len, beam_size, length_penalty).tolist()
     paths = []
     for k, (i, out) in enumerate(zip(rows, ids), start=1):
-        out = out[:out.index(EOS_ID) + 1] if EOS_ID in out else out
-        tgt_in = torch.tensor([[SOS_ID] + out[:-1]], device=device)
-        weights = model.alignments(src[k - 1:k, :int(lengths[k - 1])], lengths[k - 1:k], tgt_in)[0]
+        att = align(loaded, src[k - 1:k, :int(lengths[k - 1])], lengths[k - 1:k], data.sources[i], out)
         path = folder / f"{k:02d}.png"
-        save_heatmap(path, source.split(data.sources[i]) + [EOS], [target.itos[t] for t in out], weights.tolist(),
+        save_heatmap(path, att.source_tokens, att.output_tokens, att.weights,
                      f"{data.sources[i]}  ->  {target.join(target.decode(out))}")
         paths.append(path)
     return paths

@@ -14,7 +14,7 @@ import torch
 from seq2seq.checkpoint import LoadedModel
 from seq2seq.data.batching import encode_source, pad_sources
 from seq2seq.data.text import TextOptions, normalize, tokenize
-from seq2seq.data.vocab import EOS, EOS_ID, SOS_ID
+from seq2seq.inference.alignment import Attention, align
 from seq2seq.inference.search import search
 
 log = logging.getLogger("seq2seq.translate")
@@ -28,16 +28,6 @@ def describe_domain(text: dict) -> str:
     if prefixes:
         domain += " whose English starts with " + ", ".join(f"'{p.strip()}'" for p in prefixes)
     return domain
-
-
-@dataclass
-class Attention:
-    """Attention weights of one translation: one row per output token (its `<eos>` included), one
-    column per source token (the pieces or words the model read, its `<eos>` included)."""
-
-    source_tokens: list[str]
-    output_tokens: list[str]
-    weights: list[list[float]]
 
 
 @dataclass
@@ -83,20 +73,11 @@ def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_le
                                if score != float("-inf")]
         result.translation, result.score = result.alternatives[0]
         if attention:
-            result.attention = _attention(loaded, src[row:row + 1, :int(lengths[row])], lengths[row:row + 1],
-                                          result.source, ids[0], device)
+            result.attention = align(loaded, src[row:row + 1, :int(lengths[row])], lengths[row:row + 1],
+                                     result.source, ids[0])
+            if result.attention is not None:  # four decimals are plenty for an answer to read or draw
+                result.attention.weights = [[round(w, 4) for w in r] for r in result.attention.weights]
     return results
-
-
-def _attention(loaded: LoadedModel, src: torch.Tensor, lengths: torch.Tensor, source: str, out: list[int],
-               device: torch.device) -> Attention | None:
-    """The weights each output token of `out` (ids) was chosen with, as the heatmaps draw them."""
-    out = out[:out.index(EOS_ID) + 1] if EOS_ID in out else out
-    weights = loaded.model.alignments(src, lengths, torch.tensor([[SOS_ID] + out[:-1]], device=device))
-    if weights is None:
-        return None
-    return Attention(loaded.source.split(source) + [EOS], [loaded.target.itos[t] for t in out],
-                     [[round(w, 4) for w in row] for row in weights[0].tolist()])
 
 
 def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length: int, batch_size: int,
