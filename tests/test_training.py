@@ -4,15 +4,16 @@ import pytest
 import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import batches, bucketed_chunks, collate, encode_pairs
-from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID
+from seq2seq.data.batching import TrainingPairs, batches, bucketed_chunks, collate, encode_pairs
+from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
 from seq2seq.evaluation.metrics import sequence_loss
-from seq2seq.evaluation.scoring import ScoringSet
+from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.inference.search import translate_ids
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.loop import drop_words, fit, shard_batch, train_epoch
 from seq2seq.training.optim import Warmup, make_optimizer, make_scheduler, step_scheduler
 from tests.conftest import PAIRS, PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, SOURCE, TARGET, overfit
@@ -271,3 +272,66 @@ def test_bf16_runs_the_products_in_bfloat16_and_still_learns():
               for _ in range(60)]
     assert losses[-1] < losses[0] / 4  # bfloat16 products, float32 weights: it learns the pairs all the same
     assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_training_pairs_cut_anew_each_epoch_with_bpe_dropout_and_repeat_by_seed():
+    french = [s for s, _ in PAIRS] * 4
+    english = [t for _, t in PAIRS] * 4
+    source, target = Vocab.build_pieces(french, 40), Vocab.build_pieces(english, 40)
+    pairs = list(zip(french, english))
+    plain = TrainingPairs(pairs, source, target)
+    assert plain.epoch(1) == plain.epoch(2) == encode_pairs(pairs, source, target)
+    sampled = TrainingPairs(pairs, source, target, subword_dropout=0.4, seed=3)
+    one, two = sampled.epoch(1), sampled.epoch(2)
+    assert one != two and one == TrainingPairs(pairs, source, target, 0.4, 3).epoch(1)
+    assert one != TrainingPairs(pairs, source, target, 0.4, 4).epoch(1)
+    # Each example still reads as its pair, ends in <eos>, and both sides were sampled.
+    for (src, tgt), (s, t) in zip(one, pairs):
+        assert src[-1] == EOS_ID and tgt[-1] == EOS_ID
+        assert source.join(source.decode(src)) == s and target.join(target.decode(tgt)) == t
+    assert any(a[0] != b[0] for a, b in zip(one, plain.epoch(1)))
+    assert any(a[1] != b[1] for a, b in zip(one, plain.epoch(1)))
+    with pytest.raises(UserError, match=r"train.subword_dropout is 0.1.*whole words.*vocab.type=bpe"):
+        TrainingPairs(PAIRS, SOURCE, TARGET, subword_dropout=0.1)
+
+
+def test_weight_average_follows_its_formula_and_swaps_weights_in_and_out():
+    layer = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    average = WeightAverage(layer, decay=0.3)
+    # By hand: decays min(0.3, (1 + n) / (10 + n)) = 2/11, 3/12, then 0.3 (not 4/13, 5/14) for n = 1 to 4.
+    expected = 1.0
+    for value, decay in ((3.0, 2 / 11), (5.0, 3 / 12), (2.0, 0.3), (7.0, 0.3)):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update()
+        expected = decay * expected + (1 - decay) * value
+    assert average.shadows[0].item() == pytest.approx(expected, rel=1e-6)
+    with average.swapped_in():
+        assert layer.weight.item() == pytest.approx(expected, rel=1e-6)
+    assert layer.weight.item() == 7.0
+
+
+def test_ema_keeps_the_average_and_leaves_the_training_itself_alone():
+    def run(ema: float) -> tuple[dict, dict, list[dict]]:
+        torch.manual_seed(0)
+        model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+        cfg = TrainConfig(epochs=3, batch_size=2, learning_rate=0.01, ema_decay=ema, **PLAIN_TRAIN)
+        result = fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg,
+                     torch.device("cpu"), 8)
+        return result.best_state, model.state_dict(), result.history
+
+    kept, raw, history = run(0.95)
+    plain_kept, plain_raw, plain_history = run(0.0)
+    # The raw weights trained exactly as without the average: it only watches them.
+    assert all(torch.equal(raw[k], plain_raw[k]) for k in raw)
+    assert [r["train_loss"] for r in history] == [r["train_loss"] for r in plain_history]
+    # What is validated and kept is the average: not the raw weights of any epoch.
+    assert not all(torch.equal(kept[k], raw[k]) for k in kept)
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    model.load_state_dict(kept)
+    scores = evaluate_model(model, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, 256, 8,
+                            torch.device("cpu")).metrics
+    best = next(r for r in history if r["epoch"] == max(history, key=lambda r: (r["valid_bleu"], -r["valid_loss"]))["epoch"])
+    assert scores["loss"] == best["valid_loss"] and scores["bleu"] == best["valid_bleu"]

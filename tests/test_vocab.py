@@ -79,3 +79,23 @@ def test_build_vocabs_bpe_writes_models(tmp_path):
     loaded_source, loaded_target = load_vocabs(tmp_path / "v")
     assert loaded_source.itos == source.itos and loaded_target.itos == target.itos
     assert loaded_source.split("tu es une tortue ?") == source.split("tu es une tortue ?")
+
+
+def test_bpe_dropout_samples_other_segmentations_of_the_same_words_and_repeats_by_seed():
+    v = Vocab.build_pieces(FRENCH, 60)
+    sentences = sorted(set(FRENCH))
+    model = v.pieces
+    # Dropout 0 skips no merge: the pieces of ordinary segmentation.
+    assert model.sample(sentences, 0.0, 7) == [v.split(s) for s in sentences]
+    sampled = model.sample(sentences * 20, 0.3, 7)
+    # Every sample spells its sentence and uses only the vocabulary's pieces (no <unk>).
+    assert [model.join(p) for p in sampled] == [s for s in sentences * 20]
+    assert all(UNK_ID not in v.encode(p) for p in sampled)
+    # Skipped merges leave smaller pieces: more of them than the ordinary cut, and not always alike.
+    ordinary = sum(len(v.split(s)) for s in sentences) * 20
+    assert sum(len(p) for p in sampled) > ordinary
+    assert len({tuple(p) for p in sampled[::len(sentences)]}) > 1  # one sentence, 20 cuts
+    # The seed fixes the sample, whatever was sampled before in this process; another seed differs.
+    model.sample(sentences, 0.5, 99)
+    assert model.sample(sentences * 20, 0.3, 7) == sampled
+    assert model.sample(sentences * 20, 0.3, 8) != sampled

@@ -191,6 +191,12 @@ class TrainConfig:
     warmup_steps: int = _knob(0, "an integer >= 0 (updates; 0: no warm-up)", lambda v: v >= 0,
         help='Raise the learning rate linearly from 0 over this many first updates (integer >= 0), e.g. for '
              'large batches at a scaled-up rate; 0 starts at the full rate.')
+    ema_decay: float = _knob(0.0, "0 (off) or a number in [0.9, 1)", lambda v: v == 0 or 0.9 <= v < 1,
+        help='Validate and keep an exponential moving average of the weights, updated after every step with'
+             ' this decay (e.g. 0.998; in [0.9, 1)); 0 keeps the raw weights.')
+    subword_dropout: float = _knob(0.0, "a number in [0, 1) (vocab.type bpe only)", lambda v: 0 <= v < 1,
+        help='BPE-dropout: while training, each merge is skipped with this chance when sentences are cut into'
+             ' pieces, anew each epoch (seeded); validation and decoding cut as usual. bpe only, in [0, 1).')
 
 
 @dataclass(frozen=True)

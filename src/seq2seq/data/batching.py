@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seq2seq.errors import UserError
 from seq2seq.fileio import Pair
 
 Example = tuple[list[int], list[int]]
@@ -37,6 +38,36 @@ def encode_source(sentence: str, vocab: Vocab) -> list[int]:
 def encode_pairs(pairs: Sequence[Pair], source: Vocab, target: Vocab) -> list[Example]:
     """Each pair as (source ids + `<eos>`, target ids + `<eos>`)."""
     return [(encode_source(s, source), encode_source(t, target)) for s, t in pairs]
+
+
+class TrainingPairs:
+    """The training pairs as ids for each epoch: the same ids every epoch, or, with
+    `subword_dropout` (BPE-dropout, piece vocabularies only), both sides cut anew each epoch with
+    merges skipped at that rate, from a seed made of `seed`, the epoch and the side."""
+
+    def __init__(self, pairs: Sequence[Pair], source: Vocab, target: Vocab, subword_dropout: float = 0.0,
+                 seed: int = 0):
+        if subword_dropout and (source.pieces is None or target.pieces is None):
+            raise UserError(f"train.subword_dropout is {subword_dropout}, but the vocabularies are whole words: "
+                            "BPE-dropout cuts words into subword pieces. Set vocab.type=bpe, or "
+                            "train.subword_dropout=0.")
+        self.pairs, self.source, self.target = list(pairs), source, target
+        self.dropout, self.seed = subword_dropout, seed
+        self.fixed = encode_pairs(self.pairs, source, target)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def epoch(self, epoch: int) -> list[Example]:
+        """The examples of epoch `epoch` (from 1)."""
+        if not self.dropout:
+            return self.fixed
+        sides = []
+        for side, vocab in enumerate((self.source, self.target)):
+            seed = (self.seed * 1_000_003 + epoch * 2 + side) % 2**32
+            pieces = vocab.pieces.sample([pair[side] for pair in self.pairs], self.dropout, seed)
+            sides.append([vocab.encode(p) + [EOS_ID] for p in pieces])
+        return list(zip(*sides))
 
 
 def _pad(rows: Sequence[list[int]]) -> torch.Tensor:

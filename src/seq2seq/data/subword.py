@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 
 import sentencepiece as spm
 
@@ -51,6 +52,24 @@ class PieceModel:
     def split(self, sentence: str) -> list[str]:
         """Pieces of a normalised sentence, e.g. "je suis ornithorynque" -> ▁je ▁suis ▁or ni tho ..."""
         return self.processor.encode(sentence, out_type=str)
+
+    def sample(self, sentences: Sequence[str], dropout: float, seed: int) -> list[list[str]]:
+        """BPE-dropout (Provilkov et al., 2020): the pieces of each sentence, with each merge skipped
+        with probability `dropout`, so that one word comes in several segmentations. The same
+        `seed` gives the same pieces: sentencepiece seeds a thread's generator when the thread
+        first samples, so every call samples in a new thread, seeded just before."""
+        out: list[list[str]] = []
+
+        def cut() -> None:
+            out.extend(self.processor.encode(s, out_type=str, enable_sampling=True, alpha=dropout) for s in sentences)
+
+        spm.set_random_generator_seed(seed)
+        worker = threading.Thread(target=cut, name="seq2seq-bpe-dropout")
+        worker.start()
+        worker.join()
+        if len(out) != len(sentences):
+            raise RuntimeError("sentencepiece failed while sampling pieces")
+        return out
 
     def join(self, pieces: list[str]) -> str:
         """Words again: pieces concatenated, `▁` read as a space."""

@@ -9,6 +9,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -16,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seq2seq.config import TrainConfig
-from seq2seq.data.batching import Batch, Example, bucketed_chunks, collate
+from seq2seq.data.batching import Batch, Example, TrainingPairs, bucketed_chunks, collate
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
@@ -24,6 +25,7 @@ from seq2seq.evaluation.metrics import sequence_loss
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.runner import interactive
+from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.distributed import SINGLE, Workers, all_sum, from_main, shard
 from seq2seq.training.optim import Warmup, make_optimizer, make_scheduler, step_scheduler
 
@@ -64,13 +66,13 @@ def shard_batch(examples: Sequence[Example], chunk: list[int], word_dropout: flo
 def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainConfig,
                 optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device, desc: str,
                 progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None,
-                warmup: Warmup | None = None) -> float:
+                warmup: Warmup | None = None, average: WeightAverage | None = None) -> float:
     """One pass over shuffled `examples`; returns the mean per-token training loss (label-smoothed
     when `cfg.label_smoothing` is set: the objective being minimised). `progress` shows a bar with
     the loss and pairs/s on a terminal. With several `workers`, `model` is wrapped in DDP and every process walks
     the same batches, each training on its share of every batch. `forcing` draws teacher forcing
-    (default: `generator`); `warmup` scales the learning rate of the first updates. The forward pass
-    and the loss run in `cfg.precision`."""
+    (default: `generator`); `warmup` scales the learning rate of the first updates; `average`, if
+    given, is updated after every step. The forward pass and the loss run in `cfg.precision`."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
     chunks = bucketed_chunks(examples, cfg.batch_size, generator)
@@ -98,6 +100,8 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
             if warmup is not None:
                 warmup.step()
             optimizer.step()
+            if average is not None:
+                average.update()
             total, tokens, pairs = total + value, tokens + n, pairs + len(chunk)
             bar.set_postfix(loss=f"{total / tokens:.3f}", pairs_s=f"{pairs / (time.perf_counter() - start):.0f}",
                             refresh=False)
@@ -137,25 +141,33 @@ def validate(model: Seq2Seq, valid: ScoringSet, target: Vocab, max_len: int, dev
     return from_main(scores, workers)
 
 
-def fit(model: Seq2Seq, train: Sequence[Example], valid: ScoringSet, target: Vocab, cfg: TrainConfig,
+def fit(model: Seq2Seq, train: Sequence[Example] | TrainingPairs, valid: ScoringSet, target: Vocab, cfg: TrainConfig,
         device: torch.device, max_len: int, on_epoch: EpochLog | None = None,
         workers: Workers = SINGLE) -> FitResult:
     """Train for up to `cfg.epochs`, scoring the validation slice each epoch; keep the epoch with the
     best validation BLEU (ties: lower validation loss). With `cfg.patience`, stop once that many
     epochs in a row have not improved on the best. `on_epoch` gets each epoch's history row. With
-    several `workers`, only rank 0 keeps the best weights and calls `on_epoch`."""
+    several `workers`, only rank 0 keeps the best weights and calls `on_epoch`. `train` is fixed
+    examples, or TrainingPairs that may cut each epoch's pieces anew. With `cfg.ema_decay`, the
+    moving average of the weights is what is validated and kept."""
     generator = torch.Generator().manual_seed(cfg.seed)
     net, forcing = replicate(model, cfg.seed, device, workers)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
     warmup = Warmup(optimizer, cfg.warmup_steps)
+    average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
     history, best, best_key = [], None, None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         lr = optimizer.param_groups[0]["lr"]
-        train_loss = train_epoch(net, train, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
-                                 workers.is_main, workers, forcing, warmup)
-        scores = validate(model, valid, target, max_len, device, workers, cfg.precision)
+        examples = train.epoch(epoch) if isinstance(train, TrainingPairs) else train
+        train_loss = train_epoch(net, examples, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
+                                 workers.is_main, workers, forcing, warmup, average)
+        with average.swapped_in() if average is not None else nullcontext():
+            scores = validate(model, valid, target, max_len, device, workers, cfg.precision)
+            key = (scores["bleu"], -scores["loss"])
+            if best_key is None or key > best_key:
+                best_key, best = key, (epoch, copy.deepcopy(model.state_dict()) if workers.is_main else {})
         warmup.settle()
         step_scheduler(scheduler, scores["bleu"])
         row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],
@@ -166,9 +178,6 @@ def fit(model: Seq2Seq, train: Sequence[Example], valid: ScoringSet, target: Voc
                  train_loss, scores["loss"], scores["bleu"], time.perf_counter() - start)
         if on_epoch is not None and workers.is_main:
             on_epoch(row)
-        key = (scores["bleu"], -scores["loss"])
-        if best_key is None or key > best_key:
-            best_key, best = key, (epoch, copy.deepcopy(model.state_dict()) if workers.is_main else {})
         if cfg.patience and epoch - best[0] >= cfg.patience:
             log.info("no better validation BLEU for %d epochs: stopping early after epoch %d", cfg.patience, epoch)
             break

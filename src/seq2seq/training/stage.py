@@ -12,7 +12,7 @@ import torch
 
 from seq2seq.checkpoint import save_checkpoint
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import encode_pairs
+from seq2seq.data.batching import TrainingPairs
 from seq2seq.data.split import grouped_split
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import load_vocabs
@@ -52,13 +52,14 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
         raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
     fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed,
                                            "train.valid_fraction")
+    examples = TrainingPairs(fit_pairs, source, target, cfg.subword_dropout, cfg.seed)
     start = time.perf_counter()
     with process_group(workers, device) as device:
         model = move(build_model(enc, dec, len(source), len(target)), device)
         log.info("training on %s%s: %d pairs, %d validation pairs, %d parameters", device,
                  f" in {workers.world_size} processes" if workers.world_size > 1 else "", len(fit_pairs),
                  len(valid_pairs), count_parameters(model))
-        result = fit(model, encode_pairs(fit_pairs, source, target), ScoringSet.from_pairs(valid_pairs, source, target),
+        result = fit(model, examples, ScoringSet.from_pairs(valid_pairs, source, target),
                      target, cfg, device, text["max_length"], on_epoch, workers)
     if not workers.is_main:
         return result
