@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,23 @@ def test_checks_between_sections_fail_when_the_params_load(tmp_path: Path, chang
     with pytest.raises(UserError, match=message):
         load_params(tmp_path / "p.yaml", "encoder", "decoder", "train")
     load_params(tmp_path / "p.yaml", "decoder")  # one section alone has nothing to compare
+
+
+def test_dvc_s_run_cache_tells_every_params_key_s_values_apart():
+    # DVC keys its run cache by the stage's lock entry with file metadata ("size", "nfiles") left
+    # out at every depth, so a param of that name was invisible to it: changing vocab.size restored
+    # a cached vocabulary of the other size. Every key of every section must change DVC's key.
+    from dvc.stage.cache import _get_cache_hash
+
+    def run_cache_key(section: str, key: str, value) -> str:
+        return _get_cache_hash({"cmd": "python stages/x.py", "params": {"params.yaml": {section: {key: value}}},
+                                "outs": [{"path": "out"}]}, key=True)
+
+    for section, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            assert run_cache_key(section, f.name, 1) != run_cache_key(section, f.name, 2), f"{section}.{f.name}"
+
+
+def test_a_renamed_key_names_its_new_name():
+    with pytest.raises(UserError, match=r"vocab\.size is now called vocab\.pieces \(DVC's run cache.*-S options"):
+        parse_section(SECTIONS["vocab"], "vocab", {"type": "bpe", "size": 1000})

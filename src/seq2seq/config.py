@@ -30,6 +30,9 @@ VOCAB_TYPES = ("word", "bpe")
 LR_SCHEDULES = ("step", "plateau")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")  # the arithmetic of matrix products (seq2seq.device.autocast)
+# Keys renamed, with why: an old params.yaml gets told the new name instead of "unknown key".
+RENAMED = {("vocab", "size"): ("pieces", "DVC's run cache leaves any param named 'size' out of its key, so a "
+                                          "cached vocabulary of another size could be restored")}
 THREADS_ALLOWED = "an integer >= 0 (CPU threads per process; 0: torch's default, as many as cores)"
 
 
@@ -97,7 +100,7 @@ class VocabConfig:
         help='word only: words seen fewer times than this in the training split map to <unk> (integer >= 1).')
     max_size: int = _knob(0, "an integer >= 0 (0 means no limit; word vocabularies)", lambda v: v >= 0,
         help='word only: most words per vocabulary besides the 4 special tokens; 0 means no limit.')
-    size: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50,
+    pieces: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50,
         help='bpe only: most pieces per side (integer >= 50); small data may stop short of it.')
 
 
@@ -192,8 +195,8 @@ class TrainConfig:
         help='Raise the learning rate linearly from 0 over this many first updates (integer >= 0), e.g. for '
              'large batches at a scaled-up rate; 0 starts at the full rate.')
     ema_decay: float = _knob(0.0, "0 (off) or a number in [0.9, 1)", lambda v: v == 0 or 0.9 <= v < 1,
-        help='Validate and keep an exponential moving average of the weights, updated after every step with'
-             ' this decay (e.g. 0.998; in [0.9, 1)); 0 keeps the raw weights.')
+        help='Validate and keep a moving average of the weights (0: the raw weights): update n decays it by'
+             ' min(ema_decay, (1 + n) / (10 + n)), so a decay in [0.9, 1) binds only after 9 / (1 - decay) updates.')
     subword_dropout: float = _knob(0.0, "a number in [0, 1) (vocab.type bpe only)", lambda v: 0 <= v < 1,
         help='BPE-dropout: while training, each merge is skipped with this chance when sentences are cut into'
              ' pieces, anew each epoch (seeded); validation and decoding cut as usual. bpe only, in [0, 1).')
@@ -256,6 +259,11 @@ def parse_section(cls: type[T], name: str, raw: Any) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
+    renamed = [key for key in unknown if (name, key) in RENAMED]
+    if renamed:
+        new, why = RENAMED[(name, renamed[0])]
+        raise UserError(f"{name}.{renamed[0]} is now called {name}.{new} ({why}): rename it in params.yaml "
+                        f"and in your -S options.")
     if unknown:
         raise UserError(f"unknown key {name}.{unknown[0]} in params: the '{name}' section accepts "
                         f"{', '.join(fields)}. Check the spelling.")

@@ -33,7 +33,7 @@ def train_pieces(sentences: Iterable[str], size: int) -> bytes:
             input_sentence_size=0, minloglevel=2)
     except RuntimeError as err:
         raise UserError(f"sentencepiece could not learn {size} pieces ({err}): choose another "
-                        "vocab.size.") from None
+                        "vocab.pieces.") from None
     return model.getvalue()
 
 
