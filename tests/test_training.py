@@ -327,11 +327,37 @@ def test_ema_keeps_the_average_and_leaves_the_training_itself_alone():
     # The raw weights trained exactly as without the average: it only watches them.
     assert all(torch.equal(raw[k], plain_raw[k]) for k in raw)
     assert [r["train_loss"] for r in history] == [r["train_loss"] for r in plain_history]
-    # What is validated and kept is the average: not the raw weights of any epoch.
+    # What is validated and kept is the average, not the final raw weights.
     assert not all(torch.equal(kept[k], raw[k]) for k in kept)
     model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
     model.load_state_dict(kept)
     scores = evaluate_model(model, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, 256, 8,
                             torch.device("cpu")).metrics
-    best = next(r for r in history if r["epoch"] == max(history, key=lambda r: (r["valid_bleu"], -r["valid_loss"]))["epoch"])
+    best = max(history, key=lambda r: (r["valid_bleu"], -r["valid_loss"]))
     assert scores["loss"] == best["valid_loss"] and scores["bleu"] == best["valid_bleu"]
+
+
+def test_fit_with_bpe_dropout_trains_on_each_epoch_s_cut_and_repeats_by_seed():
+    french, english = [s for s, _ in PAIRS] * 4, [t for _, t in PAIRS] * 4
+    source, target = Vocab.build_pieces(french, 40), Vocab.build_pieces(english, 40)
+    pairs = list(zip(french, english))
+
+    def run(dropout: float, seed: int = 0) -> dict:
+        torch.manual_seed(0)
+        model = build_model(TINY_ENC, TINY_DEC, len(source), len(target))
+        cfg = TrainConfig(epochs=2, batch_size=4, subword_dropout=dropout, **PLAIN_TRAIN)
+        fit(model, TrainingPairs(pairs, source, target, dropout, seed), ScoringSet.from_pairs(pairs[:2], source, target),
+            target, cfg, torch.device("cpu"), 8)
+        return model.state_dict()
+
+    plain, sampled = run(0.0), run(0.4)
+    assert not all(torch.equal(plain[k], sampled[k]) for k in plain)  # it trained on other pieces
+    again, other = run(0.4), run(0.4, seed=1)
+    assert all(torch.equal(sampled[k], again[k]) for k in sampled)
+    assert not all(torch.equal(sampled[k], other[k]) for k in sampled)
+    # Without dropout, TrainingPairs trains exactly as the fixed examples do.
+    torch.manual_seed(0)
+    model = build_model(TINY_ENC, TINY_DEC, len(source), len(target))
+    fit(model, encode_pairs(pairs, source, target), ScoringSet.from_pairs(pairs[:2], source, target), target,
+        TrainConfig(epochs=2, batch_size=4, **PLAIN_TRAIN), torch.device("cpu"), 8)
+    assert all(torch.equal(plain[k], v) for k, v in model.state_dict().items())

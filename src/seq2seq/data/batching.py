@@ -64,7 +64,7 @@ class TrainingPairs:
             return self.fixed
         sides = []
         for side, vocab in enumerate((self.source, self.target)):
-            seed = (self.seed * 1_000_003 + epoch * 2 + side) % 2**32
+            seed = (self.seed * 1_000_003 + epoch * 2 + side) % (2**32 - 1)  # sentencepiece reads 2**32 - 1 as 'random'
             pieces = vocab.pieces.sample([pair[side] for pair in self.pairs], self.dropout, seed)
             sides.append([vocab.encode(p) + [EOS_ID] for p in pieces])
         return list(zip(*sides))

@@ -59,16 +59,21 @@ class PieceModel:
         `seed` gives the same pieces: sentencepiece seeds a thread's generator when the thread
         first samples, so every call samples in a new thread, seeded just before."""
         out: list[list[str]] = []
+        failed: list[BaseException] = []
 
         def cut() -> None:
-            out.extend(self.processor.encode(s, out_type=str, enable_sampling=True, alpha=dropout) for s in sentences)
+            try:
+                out.extend(self.processor.encode(s, out_type=str, enable_sampling=True, alpha=dropout)
+                           for s in sentences)
+            except BaseException as err:  # handed to the caller below, not lost in the thread
+                failed.append(err)
 
         spm.set_random_generator_seed(seed)
         worker = threading.Thread(target=cut, name="seq2seq-bpe-dropout")
         worker.start()
         worker.join()
-        if len(out) != len(sentences):
-            raise RuntimeError("sentencepiece failed while sampling pieces")
+        if failed:
+            raise failed[0]
         return out
 
     def join(self, pieces: list[str]) -> str:
