@@ -346,8 +346,8 @@ def test_fit_with_bpe_dropout_trains_on_each_epoch_s_cut_and_repeats_by_seed():
         torch.manual_seed(0)
         model = build_model(TINY_ENC, TINY_DEC, len(source), len(target))
         cfg = TrainConfig(epochs=2, batch_size=4, subword_dropout=dropout, **PLAIN_TRAIN)
-        fit(model, TrainingPairs(pairs, source, target, dropout, seed), ScoringSet.from_pairs(pairs[:2], source, target),
-            target, cfg, torch.device("cpu"), 8)
+        fit(model, TrainingPairs(pairs, source, target, dropout, seed),
+            ScoringSet.from_pairs(pairs[:2], source, target), target, cfg, torch.device("cpu"), 8)
         return model.state_dict()
 
     plain, sampled = run(0.0), run(0.4)

@@ -196,7 +196,8 @@ class TrainConfig:
              'large batches at a scaled-up rate; 0 starts at the full rate.')
     ema_decay: float = _knob(0.0, "0 (off) or a number in [0.9, 1)", lambda v: v == 0 or 0.9 <= v < 1,
         help='Validate and keep a moving average of the weights (0: the raw weights): update n decays it by'
-             ' min(ema_decay, (1 + n) / (10 + n)), so a decay in [0.9, 1) binds only after about 9 / (1 - decay) updates.')
+             ' min(ema_decay, (1 + n) / (10 + n)), so a decay in [0.9, 1) binds only after about'
+             ' 9 / (1 - decay) updates.')
     subword_dropout: float = _knob(0.0, "a number in [0, 1) (vocab.type bpe only)", lambda v: 0 <= v < 1,
         help='BPE-dropout: while training, each merge is skipped with this chance when sentences are cut into'
              ' pieces, anew each epoch (seeded); validation and decoding cut as usual. bpe only, in [0, 1).')
