@@ -53,10 +53,7 @@ class TrainingPairs:
                             "train.subword_dropout=0.")
         self.pairs, self.source, self.target = list(pairs), source, target
         self.dropout, self.seed = subword_dropout, seed
-        self.fixed = encode_pairs(self.pairs, source, target)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
+        self.fixed = None if subword_dropout else encode_pairs(self.pairs, source, target)
 
     def epoch(self, epoch: int) -> list[Example]:
         """The examples of epoch `epoch` (from 1)."""
