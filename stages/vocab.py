@@ -16,7 +16,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     cfg = load_params(args.params, "vocab")["vocab"]
-    build_vocabs(args.train, args.out, cfg.type, cfg.min_count, cfg.max_size, cfg.pieces)
+    build_vocabs(args.train, args.out, cfg.type, cfg.min_count, cfg.max_size, cfg.pieces, cfg.joint)
 
 
 if __name__ == "__main__":

@@ -180,6 +180,28 @@ def test_tied_embeddings_share_one_matrix_and_name_the_sizes_when_they_cannot():
         Seq2Seq(settings(tie_embeddings=True))
 
 
+def test_a_tied_source_embedding_is_the_target_embedding_and_learns_from_both_uses():
+    model = Seq2Seq(settings(source_vocab_size=15, enc_embedding_size=8, dec_embedding_size=8,
+                             tie_embeddings=True, tie_source_embedding=True, attention="general"))
+    shared = model.decoder.embedding.weight
+    assert model.encoder.embedding.weight is shared and model.decoder.out.weight is shared
+    untied = Seq2Seq(settings(source_vocab_size=15, enc_embedding_size=8, dec_embedding_size=8,
+                              tie_embeddings=True, attention="general"))
+    assert sum(p.numel() for p in untied.parameters()) - sum(p.numel() for p in model.parameters()) == 15 * 8
+    # Its gradient is the sum of what an untied source embedding and the (output-tied) target
+    # embedding would each get from the same weights and batch.
+    src, lengths, tgt_in, tgt_out = torch.tensor([[12, 6, 2]]), torch.tensor([3]), torch.tensor([[1, 5, 7]]), \
+        torch.tensor([5, 7, 2])
+    nn.functional.cross_entropy(model(src, lengths, tgt_in)[0], tgt_out).backward()
+    untied.load_state_dict(model.state_dict())
+    nn.functional.cross_entropy(untied(src, lengths, tgt_in)[0], tgt_out).backward()
+    source_grad, target_grad = untied.encoder.embedding.weight.grad, untied.decoder.embedding.weight.grad
+    assert source_grad[12].abs().sum() > 0 and source_grad[13].abs().sum() == 0  # only source tokens
+    assert torch.allclose(shared.grad, source_grad + target_grad, atol=1e-7)
+    with pytest.raises(ValueError, match="one vocabulary and one embedding size, got 20 x 8 and 15 x 8"):
+        Seq2Seq(settings(enc_embedding_size=8, dec_embedding_size=8, tie_source_embedding=True))
+
+
 def test_dot_attention_needs_equal_sizes():
     with pytest.raises(ValueError, match="queries of 8 and memory of 16"):
         Seq2Seq(settings(attention="dot", bidirectional=True))  # encoder outputs 16, decoder 8

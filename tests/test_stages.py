@@ -95,3 +95,36 @@ def test_a_bad_thread_count_names_the_variable(tmp_path):
     assert proc.returncode == 1
     assert err.strip() == ("error: SEQ2SEQ_THREADS='two' is not a thread count: set it to an integer >= 0 (0: "
                            "torch's default, as many as cores) or unset it to use the threads value in params.yaml.")
+
+
+def test_a_tied_source_embedding_trains_on_a_joint_vocabulary_and_refuses_two(tmp_path):
+    from seq2seq.checkpoint import load_checkpoint
+    from seq2seq.data.vocab import build_vocabs
+
+    write_pairs(tmp_path / "train.tsv", PAIRS)
+    write_json(tmp_path / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
+                                         "keep_apostrophes": False})
+    params = write_params(tmp_path / "p.yaml", train__epochs=1, train__batch_size=16, encoder__tie_embeddings=True)
+    out = tmp_path / "out"
+
+    def train(vocab: str) -> subprocess.Popen:
+        return stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / vocab),
+                     "--text", str(tmp_path / "text.json"), "--model", str(out / "model.pt"),
+                     "--history", str(out / "history.tsv"), "--metrics", str(out / "train.json"),
+                     "--live-metrics", str(out / "live" / "metrics.json"), "--live-plots", str(out / "live" / "plots"),
+                     params=params, cwd=tmp_path)
+
+    build_vocabs(tmp_path / "train.tsv", tmp_path / "two", "word")
+    proc = train("two")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in err
+    assert "holds two vocabularies (16 source and 16 target tokens): set vocab.joint=true" in err
+    assert not (out / "model.pt").exists()
+    build_vocabs(tmp_path / "train.tsv", tmp_path / "joint", "word", joint=True)
+    proc = train("joint")
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    model = load_checkpoint(out / "model.pt").model
+    assert model.encoder.embedding.weight is model.decoder.embedding.weight
+    # 4 specials, ". je suis et i am and", and the words both sides spell alike, once.
+    assert model.decoder.embedding.num_embeddings == 4 + 7 + len(WORDS)

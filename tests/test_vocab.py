@@ -81,6 +81,27 @@ def test_build_vocabs_bpe_writes_models(tmp_path):
     assert loaded_source.split("tu es une tortue ?") == source.split("tu es une tortue ?")
 
 
+def test_joint_vocabulary_is_learned_from_both_sides_and_saved_as_both(tmp_path):
+    english = ["i am a student .", "you are very tall .", "he is at school .", "we are ready ."] * 8
+    write_pairs(tmp_path / "train.tsv", list(zip(FRENCH[:30], english[:30])))
+    # Words: the union of both sides' words, counted together ("." on both sides ranks first).
+    source, target = build_vocabs(tmp_path / "train.tsv", tmp_path / "w", "word", joint=True)
+    assert source.itos == target.itos and source.itos[4] == "."
+    assert {"suis", "élève", "student", "tall"} <= set(source.itos) and source.unknown_words("je am tall") == []
+    assert (tmp_path / "w" / "source.txt").read_bytes() == (tmp_path / "w" / "target.txt").read_bytes()
+    # Pieces: one model of at most 80 pieces in all, spelling both languages; both files the same bytes.
+    source, target = build_vocabs(tmp_path / "train.tsv", tmp_path / "v", "bpe", size=80, joint=True)
+    assert source.itos == target.itos and len(source) <= 80 + 4
+    for name in ("txt", "model"):
+        assert (tmp_path / "v" / f"source.{name}").read_bytes() == (tmp_path / "v" / f"target.{name}").read_bytes()
+    for sentence in ("je suis très grand .", "you are at school ."):
+        assert source.join(source.split(sentence)) == sentence and UNK_ID not in source.encode(source.split(sentence))
+    # Separate vocabularies: the English letters k and y are never seen on the French side.
+    separate, _ = build_vocabs(tmp_path / "train.tsv", tmp_path / "s", "bpe", size=80)
+    assert separate.unknown_words("you are ready") == ["you", "ready"]
+    assert source.unknown_words("you are ready") == []
+
+
 def test_bpe_dropout_samples_other_segmentations_of_the_same_words_and_repeats_by_seed():
     v = Vocab.build_pieces(FRENCH, 60)
     sentences = sorted(set(FRENCH))

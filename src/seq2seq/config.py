@@ -102,6 +102,10 @@ class VocabConfig:
         help='word only: most words per vocabulary besides the 4 special tokens; 0 means no limit.')
     pieces: int = _knob(2000, "an integer >= 50 (pieces per side; bpe vocabularies)", lambda v: v >= 50,
         help='bpe only: most pieces per side (integer >= 50); small data may stop short of it.')
+    joint: bool = _knob(False, "true or false",
+        help='One vocabulary for both sides, learned from both sides of the training split (bpe: `pieces` '
+             'pieces in all), so French and English spell shared words and cognates alike; needed by '
+             'encoder.tie_embeddings.')
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,9 @@ class _LSTMConfig:
 class EncoderConfig(_LSTMConfig):
     bidirectional: bool = _knob(False, "true or false",
         help='true: a second LSTM reads the sentence backwards (separate weights); outputs are concatenated.')
+    tie_embeddings: bool = _knob(False, "true or false",
+        help="Share the source embedding with the target embedding (three-way tying with the decoder's; "
+             'needs vocab.joint and equal embedding sizes).')
 
 
 @dataclass(frozen=True)
@@ -288,6 +295,10 @@ def check_model(enc: EncoderConfig, dec: DecoderConfig) -> None:
         raise UserError(f"decoder.tie_embeddings shares the target embedding with the output layer, so "
                         f"decoder.embedding_size ({dec.embedding_size}) must equal decoder.hidden_size "
                         f"({dec.hidden_size}): make them equal or set decoder.tie_embeddings=false.")
+    if enc.tie_embeddings and enc.embedding_size != dec.embedding_size:
+        raise UserError(f"encoder.tie_embeddings shares the source embedding with the target embedding, so "
+                        f"encoder.embedding_size ({enc.embedding_size}) must equal decoder.embedding_size "
+                        f"({dec.embedding_size}): make them equal or set encoder.tie_embeddings=false.")
     memory = enc.hidden_size * (2 if enc.bidirectional else 1)
     if dec.attention == "dot" and dec.hidden_size != memory:
         raise UserError(f"decoder.attention=dot compares decoder states (decoder.hidden_size {dec.hidden_size}) "

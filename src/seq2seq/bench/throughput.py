@@ -105,6 +105,8 @@ class PerWordReference(nn.Module):
         self.out = nn.Linear(s.dec_hidden_size, s.target_vocab_size)
         if s.tie_embeddings:
             self.out.weight = self.tgt_embedding.weight
+        if s.tie_source_embedding:
+            self.src_embedding.weight = self.tgt_embedding.weight
 
     def _run_cell(self, cell: nn.LSTMCell, inputs: list[torch.Tensor]) -> tuple[list[torch.Tensor], tuple]:
         h = c = torch.zeros(1, cell.hidden_size, device=inputs[0].device)

@@ -114,21 +114,25 @@ class Vocab:
 
 
 def build_vocabs(train_path: Path, out_dir: Path, kind: str = "word", min_count: int = 1,
-                 max_size: int = 0, size: int = 0) -> tuple[Vocab, Vocab]:
+                 max_size: int = 0, size: int = 0, joint: bool = False) -> tuple[Vocab, Vocab]:
     """Build one vocabulary per side from the training split only and save them in `out_dir` as
     source.txt and target.txt (plus source.model and target.model for `kind` "bpe", of at most
-    `size` pieces each)."""
+    `size` pieces each). `joint` learns one vocabulary from both sides' sentences together (`size`
+    pieces in all) and saves it as both."""
     pairs = read_pairs(train_path)
-    sides = ([s for s, _ in pairs], [t for _, t in pairs])
+    sides = [[s for s, _ in pairs], [t for _, t in pairs]]
+    if joint:
+        sides = [sides[0] + sides[1]]
     if kind == "bpe":
-        source, target = (Vocab.build_pieces(side, size) for side in sides)
+        vocabs = [Vocab.build_pieces(side, size) for side in sides]
     else:
-        source, target = (Vocab.build(side, min_count, max_size) for side in sides)
+        vocabs = [Vocab.build(side, min_count, max_size) for side in sides]
+    source, target = vocabs[0], vocabs[-1]
     out_dir.mkdir(parents=True, exist_ok=True)
     source.save(out_dir / SOURCE_FILE)
     target.save(out_dir / TARGET_FILE)
-    log.info("%s vocabularies: %d source tokens, %d target tokens (with %d specials)", kind, len(source),
-             len(target), len(SPECIALS))
+    log.info("%s%s vocabularies: %d source tokens, %d target tokens (with %d specials)", "joint " if joint else "",
+             kind, len(source), len(target), len(SPECIALS))
     return source, target
 
 

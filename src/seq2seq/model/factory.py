@@ -14,4 +14,5 @@ def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target
         enc_num_layers=enc.num_layers, enc_dropout=enc.dropout, bidirectional=enc.bidirectional,
         dec_embedding_size=dec.embedding_size, dec_hidden_size=dec.hidden_size,
         dec_num_layers=dec.num_layers, dec_dropout=dec.dropout, attention=dec.attention,
-        input_feeding=dec.input_feeding, tie_embeddings=dec.tie_embeddings))
+        input_feeding=dec.input_feeding, tie_embeddings=dec.tie_embeddings,
+        tie_source_embedding=enc.tie_embeddings))

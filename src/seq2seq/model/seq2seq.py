@@ -32,6 +32,7 @@ class ModelSettings:
     attention: str  # none, dot, general or bahdanau
     input_feeding: bool = False
     tie_embeddings: bool = False
+    tie_source_embedding: bool = False  # the encoder reads with the target embedding (one joint vocabulary)
 
 
 class Seq2Seq(nn.Module):
@@ -47,6 +48,13 @@ class Seq2Seq(nn.Module):
         self.decoder = Decoder(s.target_vocab_size, s.dec_embedding_size, s.dec_hidden_size,
                                s.dec_num_layers, s.dec_dropout, self.encoder.output_size, s.attention,
                                s.input_feeding, s.tie_embeddings)
+        if s.tie_source_embedding:
+            if (s.source_vocab_size, s.enc_embedding_size) != (s.target_vocab_size, s.dec_embedding_size):
+                # The train stage checks the vocabularies and params the embedding sizes; this guards direct use.
+                raise ValueError("a tied source embedding needs one vocabulary and one embedding size, got "
+                                 f"{s.source_vocab_size} x {s.enc_embedding_size} and "
+                                 f"{s.target_vocab_size} x {s.dec_embedding_size}")
+            self.encoder.embedding.weight = self.decoder.embedding.weight
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[DecoderState, Memory | None]:
         """Encode `src` (batch, src_len): the decoder's initial state and what it attends to."""

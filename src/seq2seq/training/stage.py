@@ -50,6 +50,10 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
     (source, target), text = load_vocabs(vocab_dir), read_json(text_path)
     if not isinstance(text.get("max_length"), int):
         raise UserError(f"{text_path} lacks max_length: rerun the prepare stage (dvc repro prepare).")
+    if enc.tie_embeddings and source.itos != target.itos:
+        raise UserError(f"encoder.tie_embeddings reads the source with the target embedding, but {vocab_dir} "
+                        f"holds two vocabularies ({len(source)} source and {len(target)} target tokens): set "
+                        "vocab.joint=true (one vocabulary for both sides) or encoder.tie_embeddings=false.")
     fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed,
                                            "train.valid_fraction")
     examples = TrainingPairs(fit_pairs, source, target, cfg.subword_dropout, cfg.seed)
