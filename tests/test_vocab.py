@@ -96,7 +96,7 @@ def test_joint_vocabulary_is_learned_from_both_sides_and_saved_as_both(tmp_path)
         assert (tmp_path / "v" / f"source.{name}").read_bytes() == (tmp_path / "v" / f"target.{name}").read_bytes()
     for sentence in ("je suis très grand .", "you are at school ."):
         assert source.join(source.split(sentence)) == sentence and UNK_ID not in source.encode(source.split(sentence))
-    # Separate vocabularies: the English letters k and y are never seen on the French side.
+    # Separate vocabularies: the French side never saw the letter y, so it cannot spell these words.
     separate, _ = build_vocabs(tmp_path / "train.tsv", tmp_path / "s", "bpe", size=80)
     assert separate.unknown_words("you are ready") == ["you", "ready"]
     assert source.unknown_words("you are ready") == []
