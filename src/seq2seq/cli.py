@@ -164,10 +164,6 @@ def _bench(args: argparse.Namespace) -> None:
                         "--per-word-seconds above 0.")
     p = load_params(args.params, "encoder", "decoder", "train", "evaluate")
     lengths, source_size, target_size, origin = _bench_shape(args)
-    if p["encoder"].tie_embeddings and source_size != target_size:
-        raise UserError(f"encoder.tie_embeddings needs one vocabulary for both sides, but {args.vocab} has "
-                        f"{source_size} source and {target_size} target tokens: run the vocab stage with "
-                        "vocab.joint=true, or bench with encoder.tie_embeddings=false.")
     device = resolve_device(args.device)
     if args.precision is not None:
         p["train"] = dataclasses.replace(p["train"], precision=args.precision)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from seq2seq.config import DecoderConfig, EncoderConfig
+from seq2seq.errors import UserError
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 
 
 def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target_size: int) -> Seq2Seq:
     """A fresh model from the encoder and decoder params sections and the vocabulary sizes."""
+    if enc.tie_embeddings and source_size != target_size:
+        raise UserError(f"encoder.tie_embeddings reads the source with the target embedding, but the vocabularies "
+                        f"have {source_size} source and {target_size} target tokens: run the vocab stage with "
+                        "vocab.joint=true (one vocabulary for both sides) or set encoder.tie_embeddings=false.")
     return Seq2Seq(ModelSettings(
         source_vocab_size=source_size, target_vocab_size=target_size,
         enc_embedding_size=enc.embedding_size, enc_hidden_size=enc.hidden_size,
