@@ -110,6 +110,15 @@ def test_label_smoothing_loss_by_hand():
     # Padding positions still count for nothing.
     padded = sequence_loss(torch.cat([logits, torch.randn(1, 4)]), torch.tensor([3, PAD_ID]), 0.3)
     assert padded[1] == 1 and padded[0].item() == pytest.approx(loss.item(), abs=1e-6)
+    # Its gradient is p - target: token 3's target is 0.7 + 0.1 = 0.8; doubled by a factor 2 on the
+    # loss, and nothing for the padding row. In bfloat16 (autocast's logits) it comes back in bfloat16.
+    rows = torch.cat([logits, torch.randn(1, 4)]).requires_grad_()
+    (2 * sequence_loss(rows, torch.tensor([3, PAD_ID]), 0.3)[0]).backward()
+    expected = 2 * torch.tensor([[0.125, 0.025, 0.15, -0.3], [0.0, 0.0, 0.0, 0.0]])
+    assert torch.allclose(rows.grad, expected, atol=1e-6)
+    half = logits.bfloat16().requires_grad_()
+    sequence_loss(half, gold, 0.3)[0].backward()
+    assert half.grad.dtype == torch.bfloat16 and torch.allclose(half.grad.float(), expected[:1] / 2, atol=1e-2)
 
 
 def test_word_dropout_replaces_only_real_words_with_unk():

@@ -131,23 +131,25 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, int, str]:
-    """(source, target) token counts with `<eos>`, vocabulary sizes, and where they came from."""
+    """(source, target) token counts with `<eos>`, vocabulary sizes, and where they came from: the
+    prepared pairs cut as training cuts them (pieces with a bpe vocabulary in --vocab, else words)."""
     from seq2seq.data.text import tokenize
     from seq2seq.data.vocab import SOURCE_FILE, TARGET_FILE, load_vocabs
     from seq2seq.fileio import read_pairs
 
-    if args.pairs.is_file():
-        lengths = [(len(tokenize(s)) + 1, len(tokenize(t)) + 1) for s, t in read_pairs(args.pairs)]
-        origin = str(args.pairs)
-        if not lengths:
-            raise UserError(f"{args.pairs} holds no pairs to draw sentence lengths from: rerun the prepare "
-                            "stage, or pass --pairs of a file that does not exist to use --length.")
-    else:
-        lengths, origin = [(args.length + 1, args.length + 1)], f"{args.length} words each"
+    vocabs = None
     if all((args.vocab / name).is_file() for name in (SOURCE_FILE, TARGET_FILE)):
-        source, target = load_vocabs(args.vocab)
-        return lengths, len(source), len(target), origin
-    return lengths, args.vocab_size, args.vocab_size, origin
+        vocabs = load_vocabs(args.vocab)
+    sizes = (len(vocabs[0]), len(vocabs[1])) if vocabs else (args.vocab_size, args.vocab_size)
+    if not args.pairs.is_file():
+        return [(args.length + 1, args.length + 1)], *sizes, f"{args.length} words each"
+    split_source, split_target = (vocabs[0].split, vocabs[1].split) if vocabs else (tokenize, tokenize)
+    lengths = [(len(split_source(s)) + 1, len(split_target(t)) + 1) for s, t in read_pairs(args.pairs)]
+    if not lengths:
+        raise UserError(f"{args.pairs} holds no pairs to draw sentence lengths from: rerun the prepare "
+                        "stage, or pass --pairs of a file that does not exist to use --length.")
+    cut = f"cut by {args.vocab}" if vocabs else "in words"
+    return lengths, *sizes, f"{args.pairs}, {cut}"
 
 
 def _bench(args: argparse.Namespace) -> None:

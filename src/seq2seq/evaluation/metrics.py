@@ -15,6 +15,31 @@ from seq2seq.data.vocab import PAD_ID
 BOOTSTRAP_SEED = 12345  # sacrebleu's default seed for its bootstrap
 
 
+class _SmoothedLoss(torch.autograd.Function):
+    """The summed label-smoothed cross-entropy of logits (n, vocab) against targets (n,), with its
+    gradient in one pass: softmax minus the target distribution, times the incoming gradient
+    (autograd through log_softmax, gather and the pad column would allocate three more (n, vocab)
+    tensors). Computed in float32 at least; the gradient is returned in the logits' dtype."""
+
+    @staticmethod
+    def forward(ctx, logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
+        log_probs = F.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
+        nll = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+        uniform = -(log_probs.sum(-1) - log_probs[:, PAD_ID]) / (logits.size(-1) - 1)
+        ctx.save_for_backward(log_probs, target)
+        ctx.smoothing, ctx.dtype = smoothing, logits.dtype
+        return ((1 - smoothing) * nll + smoothing * uniform).sum()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        log_probs, target = ctx.saved_tensors
+        share = ctx.smoothing / (log_probs.size(-1) - 1)  # the target probability of each non-pad token
+        out = log_probs.exp().sub_(share)
+        out[:, PAD_ID] += share
+        out.scatter_add_(1, target.unsqueeze(1), out.new_full((len(target), 1), ctx.smoothing - 1))
+        return out.mul_(grad).to(ctx.dtype), None, None
+
+
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor,
                   label_smoothing: float = 0.0) -> tuple[torch.Tensor, int]:
     """Summed cross-entropy over non-pad target tokens, and the number of those tokens.
@@ -29,10 +54,9 @@ def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor,
     n = int(keep.sum())
     if label_smoothing == 0.0:
         return F.cross_entropy(logits, tgt_out, ignore_index=PAD_ID, reduction="sum"), n
-    log_probs = F.log_softmax(logits[keep], dim=-1)  # (n, vocab)
-    nll = -log_probs.gather(1, tgt_out[keep].unsqueeze(1)).squeeze(1)  # (n,)
-    uniform = -(log_probs.sum(-1) - log_probs[:, PAD_ID]) / (logits.size(-1) - 1)  # (n,)
-    return ((1 - label_smoothing) * nll + label_smoothing * uniform).sum(), n
+    if n < keep.numel():  # training passes only the scored tokens: no copy of its logits then
+        logits, tgt_out = logits[keep], tgt_out[keep]
+    return _SmoothedLoss.apply(logits, tgt_out, label_smoothing), n
 
 
 def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:

@@ -100,7 +100,9 @@ class Decoder(nn.Module):
                     getattr(rnn, f"bias_ih_l{k}") + getattr(rnn, f"bias_hh_l{k}")) for k in range(rnn.num_layers)]
         w_ih, w_hh, bias = weights[0]
         ahead = torch.addmm(bias, embedded.reshape(batch * steps, emb_size), w_ih[:, :emb_size].t())
-        ahead = ahead.view(batch, steps, -1)  # (batch, steps, 4 * hidden)
+        # One view per step (steps x (batch, 4 * hidden)): the backward pass stacks their gradients
+        # once, where indexing `ahead[:, t]` would add a zero-filled full-size gradient per step.
+        ahead = ahead.view(batch, steps, -1).unbind(1)
         # The rest of each layer's input and its recurrence, side by side: one product per layer and step.
         recurrent = [torch.cat([w_ih[:, emb_size:], w_hh], dim=1).t()]
         recurrent += [torch.cat([w_i, w_h], dim=1).t() for w_i, w_h, _ in weights[1:]]
@@ -110,7 +112,7 @@ class Decoder(nn.Module):
             x = feed
             for k in range(rnn.num_layers):
                 if k == 0:
-                    gates = torch.addmm(ahead[:, t], torch.cat([x, h[0]], dim=-1), recurrent[0])
+                    gates = torch.addmm(ahead[t], torch.cat([x, h[0]], dim=-1), recurrent[0])
                 else:  # nn.LSTM's dropout between layers
                     x = nn.functional.dropout(x, rnn.dropout, self.training)
                     gates = torch.addmm(weights[k][2], torch.cat([x, h[k]], dim=-1), recurrent[k])
