@@ -121,6 +121,29 @@ def test_label_smoothing_loss_by_hand():
     assert half.grad.dtype == torch.bfloat16 and torch.allclose(half.grad.float(), expected[:1] / 2, atol=1e-2)
 
 
+def test_label_smoothed_loss_and_gradient_equal_autograd_through_the_formula_bit_for_bit():
+    # The loss's own backward must give exactly what autograd gives through the formula written out
+    # (log_softmax, gather, sum, pad column), so a retrained default repeats byte for byte.
+    def by_autograd(logits, gold, e):
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        nll = -log_probs.gather(1, gold.unsqueeze(1)).squeeze(1)
+        uniform = -(log_probs.sum(-1) - log_probs[:, PAD_ID]) / (logits.size(-1) - 1)
+        return ((1 - e) * nll + e * uniform).sum()
+
+    generator = torch.Generator().manual_seed(0)
+    for rows, vocab, e, dtype in ((1, 5, 0.1, torch.float32), (300, 2003, 0.1, torch.float32),
+                                  (77, 400, 0.37, torch.float32), (64, 900, 0.1, torch.bfloat16)):
+        logits = (3 * torch.randn(rows, vocab, generator=generator)).to(dtype)
+        gold = torch.randint(1, vocab, (rows,), generator=generator)
+        ours, theirs = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+        loss = sequence_loss(ours, gold, e)[0]
+        (0.0123 * loss).backward()
+        reference = by_autograd(theirs, gold, e)
+        (0.0123 * reference).backward()
+        assert torch.equal(loss, reference) and torch.equal(ours.grad, theirs.grad)
+        assert ours.grad.dtype == dtype and loss.dtype == torch.float32
+
+
 def test_word_dropout_replaces_only_real_words_with_unk():
     src = torch.tensor([[5, 6, 7, EOS_ID], [8, EOS_ID, PAD_ID, PAD_ID]])
     assert drop_words(src, 0.0, torch.Generator()) is src

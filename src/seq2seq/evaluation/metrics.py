@@ -16,10 +16,12 @@ BOOTSTRAP_SEED = 12345  # sacrebleu's default seed for its bootstrap
 
 
 class _SmoothedLoss(torch.autograd.Function):
-    """The summed label-smoothed cross-entropy of logits (n, vocab) against targets (n,), with its
-    gradient in one pass: softmax minus the target distribution, times the incoming gradient
-    (autograd through log_softmax, gather and the pad column would allocate three more (n, vocab)
-    tensors). Computed in float32 at least; the gradient is returned in the logits' dtype."""
+    """The summed label-smoothed cross-entropy of logits (n, vocab) against targets (n,), and its
+    gradient without autograd's (n, vocab) intermediates: the gradient with respect to the log-
+    probabilities is one constant per row plus the gold token's share (zero at `<pad>`), built in
+    one tensor and passed to log_softmax's own backward. Every value equals what autograd computes
+    through log_softmax, gather, sum and the pad column, bit for bit (a test checks), in fewer passes
+    over the logits. Computed in float32 at least; the gradient is returned in the logits' dtype."""
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -33,11 +35,14 @@ class _SmoothedLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         log_probs, target = ctx.saved_tensors
-        share = ctx.smoothing / (log_probs.size(-1) - 1)  # the target probability of each non-pad token
-        out = log_probs.exp().sub_(share)
-        out[:, PAD_ID] += share
-        out.scatter_add_(1, target.unsqueeze(1), out.new_full((len(target), 1), ctx.smoothing - 1))
-        return out.mul_(grad).to(ctx.dtype), None, None
+        e = ctx.smoothing
+        spread = -((grad * e) / (log_probs.size(-1) - 1))  # through sum(-1), the division and the negation
+        gold = -(grad * (1 - e))  # through gather and the negation
+        grad_lp = spread.expand_as(log_probs).clone()
+        grad_lp[:, PAD_ID] = 0.0  # the pad column's two shares cancel exactly
+        grad_lp.scatter_(1, target.unsqueeze(1), (spread + gold).expand(len(target), 1))
+        grad_logits = torch._log_softmax_backward_data(grad_lp, log_probs, 1, log_probs.dtype)
+        return grad_logits.to(ctx.dtype), None, None
 
 
 def sequence_loss(logits: torch.Tensor, tgt_out: torch.Tensor,
