@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--vocab", type=Path, default=Path("data/vocab"),
                        help="folder with source.txt and target.txt for the vocabulary sizes (if missing: "
                        "--vocab-size)")
-    bench.add_argument("--length", type=int, default=8, help="words per sentence without prepared pairs")
+    bench.add_argument("--length", type=int, default=8, help="tokens per sentence without prepared pairs")
     bench.add_argument("--vocab-size", type=int, default=3000, help="words per vocabulary without --vocab")
     bench.add_argument("--steps", type=int, default=30, help="training batches to time")
     bench.add_argument("--per-word-seconds", type=float, default=3.0, help="how long to time the per-word loop")
