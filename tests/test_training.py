@@ -111,7 +111,7 @@ def test_label_smoothing_loss_by_hand():
     padded = sequence_loss(torch.cat([logits, torch.randn(1, 4)]), torch.tensor([3, PAD_ID]), 0.3)
     assert padded[1] == 1 and padded[0].item() == pytest.approx(loss.item(), abs=1e-6)
     # Its gradient is p - target: token 3's target is 0.7 + 0.1 = 0.8; doubled by a factor 2 on the
-    # loss, and nothing for the padding row. In bfloat16 (autocast's logits) it comes back in bfloat16.
+    # loss, and nothing for the padding row. For bfloat16 logits it comes back in bfloat16.
     rows = torch.cat([logits, torch.randn(1, 4)]).requires_grad_()
     (2 * sequence_loss(rows, torch.tensor([3, PAD_ID]), 0.3)[0]).backward()
     expected = 2 * torch.tensor([[0.125, 0.025, 0.15, -0.3], [0.0, 0.0, 0.0, 0.0]])

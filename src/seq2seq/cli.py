@@ -142,7 +142,7 @@ def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, 
         vocabs = load_vocabs(args.vocab)
     sizes = (len(vocabs[0]), len(vocabs[1])) if vocabs else (args.vocab_size, args.vocab_size)
     if not args.pairs.is_file():
-        return [(args.length + 1, args.length + 1)], *sizes, f"{args.length} words each"
+        return [(args.length + 1, args.length + 1)], *sizes, f"{args.length} tokens each"
     split_source, split_target = (vocabs[0].split, vocabs[1].split) if vocabs else (tokenize, tokenize)
     lengths = [(len(split_source(s)) + 1, len(split_target(t)) + 1) for s, t in read_pairs(args.pairs)]
     if not lengths:

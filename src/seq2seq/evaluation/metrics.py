@@ -8,6 +8,7 @@ import numpy as np
 import sacrebleu
 import torch
 from sacrebleu.metrics.base import Metric
+from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
 from seq2seq.data.vocab import PAD_ID
@@ -21,7 +22,9 @@ class _SmoothedLoss(torch.autograd.Function):
     probabilities is one constant per row plus the gold token's share (zero at `<pad>`), built in
     one tensor and passed to log_softmax's own backward. Every value equals what autograd computes
     through log_softmax, gather, sum and the pad column, bit for bit (a test checks), in fewer passes
-    over the logits. Computed in float32 at least; the gradient is returned in the logits' dtype."""
+    over the logits. Computed in float32 at least; the gradient is returned in the logits' dtype.
+    `torch._log_softmax_backward_data` is private: the bit-for-bit test guards it when torch (pinned
+    in pyproject.toml) moves. Not twice differentiable."""
 
     @staticmethod
     def forward(ctx, logits: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -33,6 +36,7 @@ class _SmoothedLoss(torch.autograd.Function):
         return ((1 - smoothing) * nll + smoothing * uniform).sum()
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         log_probs, target = ctx.saved_tensors
         e = ctx.smoothing
