@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import TrainingPairs, batches, bucketed_chunks, collate, encode_pairs
+from seq2seq.data.batching import TrainingPairs, batches, bucketed_chunks, chunk_count, collate, encode_pairs
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
@@ -15,7 +15,7 @@ from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.loop import drop_words, fit, shard_batch, train_epoch
-from seq2seq.training.optim import Warmup, make_optimizer, make_scheduler, step_scheduler
+from seq2seq.training.optim import UpdateRate, make_optimizer, make_scheduler, step_scheduler
 from tests.conftest import PAIRS, PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, SOURCE, TARGET, overfit
 
 EXAMPLES = encode_pairs(PAIRS, SOURCE, TARGET)
@@ -55,7 +55,8 @@ def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
     assert sorted(i for c in chunks for i in c) == list(range(len(examples)))
     assert all(len(c) <= 2 and len({len(examples[i][0]) for i in c}) == 1 for c in chunks)
     # lengths 1: 2 pairs, 2: 3 pairs, 3: 5 pairs -> 1 + 2 + 3 batches of at most 2
-    assert len(chunks) == 6
+    assert len(chunks) == 6 == chunk_count(examples, 2)
+    assert chunk_count(examples, 3) == 1 + 1 + 2 and chunk_count(examples, 10) == 3
     assert chunks == bucketed_chunks(examples, 2, torch.Generator().manual_seed(0))
     assert chunks != bucketed_chunks(examples, 2, torch.Generator().manual_seed(1))
 
@@ -273,7 +274,7 @@ def test_warmup_raises_the_rate_linearly_then_leaves_the_epoch_schedule_alone():
     model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
     cfg = TrainConfig(learning_rate=0.8, lr_schedule="step", lr_decay_every=1, lr_decay_factor=0.5, warmup_steps=5)
     optimizer = make_optimizer(model, cfg)
-    scheduler, warmup = make_scheduler(optimizer, cfg), Warmup(optimizer, cfg.warmup_steps)
+    scheduler, warmup = make_scheduler(optimizer, cfg), UpdateRate(optimizer, cfg.warmup_steps)
     used, at_start = [], []
     for _ in range(3):
         at_start.append(optimizer.param_groups[0]["lr"])
@@ -285,9 +286,37 @@ def test_warmup_raises_the_rate_linearly_then_leaves_the_epoch_schedule_alone():
         step_scheduler(scheduler, 0.0)
     assert at_start == [0.8, 0.4, 0.2]
     assert used == pytest.approx([0.8 / 5, 0.8 * 2 / 5, 0.8 * 3 / 5, 0.4 * 4 / 5, 0.4, 0.4, 0.2, 0.2, 0.2])
-    still = Warmup(optimizer, 0)  # no warm-up: the rate is left as it is
+    still = UpdateRate(optimizer, 0)  # no warm-up: the rate is left as it is
     still.step()
     assert optimizer.param_groups[0]["lr"] == 0.1 and still.scheduled is None
+
+
+def test_cosine_follows_a_half_cosine_per_update_to_zero_and_replaces_the_epoch_schedule():
+    # Rate 1.0, 2 epochs of 2 updates: updates run at epoch positions 0, 0.5, 1, 1.5 of 2, so at
+    # (1 + cos(pi * x / 2)) / 2: 1, 0.8536, 0.5, 0.1464. lr_decay_every would halve per epoch;
+    # under cosine it is ignored. With a warm-up of 2 updates the first runs at half of its share.
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    for warmup_steps, expected in ((0, [1.0, 0.853553, 0.5, 0.146447]), (2, [0.5, 0.853553, 0.5, 0.146447])):
+        cfg = TrainConfig(learning_rate=1.0, lr_schedule="cosine", lr_decay_every=1, warmup_steps=warmup_steps)
+        optimizer = make_optimizer(model, cfg)
+        assert make_scheduler(optimizer, cfg) is None
+        rate, used = UpdateRate(optimizer, cfg.warmup_steps, cosine_epochs=2), []
+        for epoch in (1, 2):
+            rate.begin_epoch(epoch, 2)
+            for _ in range(2):
+                rate.step()
+                used.append(optimizer.param_groups[0]["lr"])
+            rate.settle()
+            assert optimizer.param_groups[0]["lr"] == 1.0
+        assert used == pytest.approx(expected, abs=1e-6)
+
+
+def test_fit_with_cosine_logs_the_rate_of_each_epochs_first_update():
+    cfg = TrainConfig(epochs=2, batch_size=4, learning_rate=0.01, lr_schedule="cosine", **PLAIN_TRAIN)
+    model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
+    result = fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg,
+                 torch.device("cpu"), 8)
+    assert [row["learning_rate"] for row in result.history] == pytest.approx([0.01, 0.005])
 
 
 def test_bf16_runs_the_products_in_bfloat16_and_still_learns():

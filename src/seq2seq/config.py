@@ -27,7 +27,7 @@ DIRECTIONS = ("fra-eng", "eng-fra", "autoencode")
 OPTIMIZERS = ("sgd", "adam")
 ATTENTIONS = ("none", "dot", "general", "bahdanau")  # the decoder's attention kinds (seq2seq.model.attention)
 VOCAB_TYPES = ("word", "bpe")
-LR_SCHEDULES = ("step", "plateau")
+LR_SCHEDULES = ("step", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")  # the arithmetic of matrix products (seq2seq.device.autocast)
 # Keys renamed, with why: an old params.yaml gets told the new name instead of "unknown key".
@@ -180,7 +180,8 @@ class TrainConfig:
         help='Stop after this many epochs without a better validation BLEU (integer >= 0); 0 runs every epoch.')
     lr_schedule: str = _knob("step", *_choice(LR_SCHEDULES),
         help='step: multiply the rate by lr_decay_factor every lr_decay_every epochs; plateau: when validation'
-             ' BLEU has not improved for more than lr_plateau_patience epochs in a row.')
+             ' BLEU has not improved for more than lr_plateau_patience epochs in a row; cosine: every update,'
+             ' along a half cosine from the full rate to 0 at the end of the last epoch (no lr_decay_*).')
     lr_plateau_patience: int = _knob(2, "an integer >= 1 (epochs)", _positive,
         help='plateau only: epochs without gain tolerated before a cut (integer >= 1).')
     valid_fraction: float = _knob(0.05, "a number strictly between 0 and 1", lambda v: 0 < v < 1,

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seq2seq.config import TrainConfig
-from seq2seq.data.batching import Batch, Example, TrainingPairs, bucketed_chunks, collate
+from seq2seq.data.batching import Batch, Example, TrainingPairs, bucketed_chunks, chunk_count, collate
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
@@ -27,7 +27,7 @@ from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.runner import interactive
 from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.distributed import SINGLE, Workers, all_sum, from_main, shard
-from seq2seq.training.optim import Warmup, make_optimizer, make_scheduler, step_scheduler
+from seq2seq.training.optim import UpdateRate, make_optimizer, make_scheduler, step_scheduler
 
 log = logging.getLogger("seq2seq.train")
 VALID_BATCH_SIZE = 256  # validation only decodes: larger batches than training are fine
@@ -66,12 +66,12 @@ def shard_batch(examples: Sequence[Example], chunk: list[int], word_dropout: flo
 def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainConfig,
                 optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device, desc: str,
                 progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None,
-                warmup: Warmup | None = None, average: WeightAverage | None = None) -> float:
+                rate: UpdateRate | None = None, average: WeightAverage | None = None) -> float:
     """One pass over shuffled `examples`; returns the mean per-token training loss (label-smoothed
     when `cfg.label_smoothing` is set: the objective being minimised). `progress` shows a bar with
     the loss and pairs/s on a terminal. With several `workers`, `model` is wrapped in DDP and every process walks
     the same batches, each training on its share of every batch. `forcing` draws teacher forcing
-    (default: `generator`); `warmup` scales the learning rate of the first updates; `average`, if
+    (default: `generator`); `rate` scales the learning rate of each update (warm-up, cosine); `average`, if
     given, is updated after every step. The forward pass and the loss run in `cfg.precision`."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
@@ -97,8 +97,8 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
             (loss * workers.world_size / n).backward()
             if cfg.clip_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
-            if warmup is not None:
-                warmup.step()
+            if rate is not None:
+                rate.step()
             optimizer.step()
             if average is not None:
                 average.update()
@@ -154,21 +154,22 @@ def fit(model: Seq2Seq, train: Sequence[Example] | TrainingPairs, valid: Scoring
     net, forcing = replicate(model, cfg.seed, device, workers)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
-    warmup = Warmup(optimizer, cfg.warmup_steps)
+    rate = UpdateRate(optimizer, cfg.warmup_steps, cfg.epochs if cfg.lr_schedule == "cosine" else 0)
     average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
     history, best, best_key = [], None, None
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
         examples = train.epoch(epoch) if isinstance(train, TrainingPairs) else train
+        rate.begin_epoch(epoch, chunk_count(examples, cfg.batch_size))
+        lr = optimizer.param_groups[0]["lr"] * rate.cosine()  # the epoch's first update, before any warm-up
         train_loss = train_epoch(net, examples, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
-                                 workers.is_main, workers, forcing, warmup, average)
+                                 workers.is_main, workers, forcing, rate, average)
         with average.swapped_in() if average is not None else nullcontext():
             scores = validate(model, valid, target, max_len, device, workers, cfg.precision)
             key = (scores["bleu"], -scores["loss"])
             if best_key is None or key > best_key:
                 best_key, best = key, (epoch, copy.deepcopy(model.state_dict()) if workers.is_main else {})
-        warmup.settle()
+        rate.settle()
         step_scheduler(scheduler, scores["bleu"])
         row = {"epoch": epoch, "train_loss": round(train_loss, 4), "valid_loss": scores["loss"],
                "valid_bleu": scores["bleu"], "learning_rate": lr}

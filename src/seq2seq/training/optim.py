@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from seq2seq.config import TrainConfig
@@ -19,8 +21,10 @@ def make_optimizer(model: Seq2Seq, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler | None:
     """Step decay every `lr_decay_every` epochs, or a cut by `lr_decay_factor` when validation BLEU
-    has not improved for `lr_plateau_patience` epochs; None when nothing ever decays."""
-    if cfg.lr_decay_factor == 1.0 or (cfg.lr_schedule == "step" and cfg.lr_decay_every == 0):
+    has not improved for `lr_plateau_patience` epochs; None when nothing decays per epoch (the
+    cosine schedule is per update: UpdateRate)."""
+    if cfg.lr_schedule == "cosine" or cfg.lr_decay_factor == 1.0 or (
+            cfg.lr_schedule == "step" and cfg.lr_decay_every == 0):
         return None
     if cfg.lr_schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=cfg.lr_decay_factor,
@@ -36,29 +40,45 @@ def step_scheduler(scheduler: torch.optim.lr_scheduler.LRScheduler | None, bleu:
         scheduler.step()
 
 
-class Warmup:
-    """A linear learning-rate warm-up over the first `steps` updates, on top of the epoch schedule:
-    update n (from 1) runs at n / steps of the rate that schedule gives, so a large batch at a
-    scaled-up rate starts gently (Goyal et al. 2017). With 0 steps it changes nothing."""
+class UpdateRate:
+    """Per-update factors on the rate the epoch schedule gives: a linear warm-up over the first
+    `warmup_steps` updates (update n from 1 runs at n / steps of it; Goyal et al. 2017), and with
+    `cosine_epochs`, a half cosine from the full rate to 0 over that many epochs, by the share of
+    them done before each update (Loshchilov and Hutter 2017, without restarts). With neither it
+    changes nothing."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, steps: int):
-        self.optimizer, self.steps, self.updates = optimizer, steps, 0
-        self.scheduled: list[float] | None = None  # the epoch schedule's rates while a share is in force
+    def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, cosine_epochs: int = 0):
+        self.optimizer, self.steps, self.cosine_epochs, self.updates = optimizer, warmup_steps, cosine_epochs, 0
+        self.epochs_done, self.per_update = 0.0, 0.0  # where the cosine stands, in epochs
+        self.scheduled: list[float] | None = None  # the epoch schedule's rates while a factor is in force
+
+    def begin_epoch(self, epoch: int, batches: int) -> None:
+        """Before epoch `epoch` (from 1) of `batches` updates: where the cosine stands."""
+        self.epochs_done, self.per_update = float(epoch - 1), 1.0 / max(batches, 1)
+
+    def cosine(self) -> float:
+        """The cosine's factor for the next update (1 without it)."""
+        if not self.cosine_epochs:
+            return 1.0
+        return 0.5 * (1.0 + math.cos(math.pi * min(self.epochs_done / self.cosine_epochs, 1.0)))
 
     def step(self) -> None:
         """Before each optimizer step."""
-        if self.updates >= self.steps:
+        if self.updates >= self.steps and not self.cosine_epochs:
             return
         groups = self.optimizer.param_groups
         if self.scheduled is None:
             self.scheduled = [group["lr"] for group in groups]
         self.updates += 1
+        factor = min(self.updates / self.steps, 1.0) if self.steps else 1.0
+        factor *= self.cosine()
+        self.epochs_done += self.per_update
         for group, rate in zip(groups, self.scheduled):
-            group["lr"] = rate * self.updates / self.steps
+            group["lr"] = rate * factor
 
     def settle(self) -> None:
         """At the end of each epoch, before the epoch schedule steps: put back the rate it set, so
-        that it scales its own rate, never the warm-up's share of it."""
+        that it scales its own rate, never this factor's share of it."""
         if self.scheduled is not None:
             for group, rate in zip(self.optimizer.param_groups, self.scheduled):
                 group["lr"] = rate
