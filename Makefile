@@ -21,9 +21,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# pip byte-compiles the dependencies' 11,700 files one at a time; compileall does it on every core
-# (the install 1.4x faster on 2 cores, docs/speed.md). Like pip, it skips files it cannot compile
-# (torch ships tests in newer Python syntax), so its exit status is ignored.
+# pip byte-compiles the dependencies' files one at a time; compileall does it on every core
+# (docs/speed.md). Like pip, it skips files it cannot compile (torch ships tests in newer Python
+# syntax), so its exit status is ignored: .pyc files only save time.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
 	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true

@@ -69,8 +69,10 @@ def test_shards_cover_a_batch_once_and_idle_processes_weigh_nothing():
 
 
 def test_two_processes_give_one_process_curve_and_weights(tmp_path):
-    # Word dropout and label smoothing on: both are drawn or computed over the whole batch.
-    changes = {**TINY, "train__epochs": 3, "train__word_dropout": 0.2, "train__label_smoothing": 0.1}
+    # Word dropout and label smoothing on: both are drawn or computed over the whole batch; the
+    # cosine schedule sets every update's rate alike in both processes.
+    changes = {**TINY, "train__epochs": 3, "train__word_dropout": 0.2, "train__label_smoothing": 0.1,
+               "train__lr_schedule": "cosine"}
     one = train_stage(tmp_path, "one", write_params(tmp_path / "one.yaml", **changes, train__processes=1))
     two = train_stage(tmp_path, "two", write_params(tmp_path / "two.yaml", **changes, train__processes=2))
     for proc in (one, two):

@@ -163,9 +163,9 @@ class TrainConfig:
     weight_decay: float = _knob(0.0, "a number >= 0", lambda v: v >= 0,
         help='L2 weight decay (>= 0).')
     lr_decay_every: int = _knob(7, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0,
-        help='Multiply the learning rate by lr_decay_factor every this many epochs; 0 never decays.')
+        help='step only: multiply the learning rate by lr_decay_factor every this many epochs; 0 never decays.')
     lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1,
-        help='Factor for the step decay, in (0, 1].')
+        help='step and plateau: the factor of each cut of the rate, in (0, 1].')
     clip_grad_norm: float = _knob(1.0, "a number >= 0 (0 disables clipping)", lambda v: v >= 0,
         help='Clip the gradient norm to this (>= 0); 0 disables clipping.')
     teacher_forcing_ratio: float = _knob(1.0, "a number in [0, 1]", lambda v: 0 <= v <= 1,
@@ -181,7 +181,8 @@ class TrainConfig:
     lr_schedule: str = _knob("step", *_choice(LR_SCHEDULES),
         help='step: multiply the rate by lr_decay_factor every lr_decay_every epochs; plateau: when validation'
              ' BLEU has not improved for more than lr_plateau_patience epochs in a row; cosine: every update,'
-             ' along a half cosine from the full rate to 0 at the end of the last epoch (no lr_decay_*).')
+             ' along a half cosine from the full rate to 0 at the end of train.epochs (lr_decay_every and'
+             ' lr_decay_factor ignored).')
     lr_plateau_patience: int = _knob(2, "an integer >= 1 (epochs)", _positive,
         help='plateau only: epochs without gain tolerated before a cut (integer >= 1).')
     valid_fraction: float = _knob(0.05, "a number strictly between 0 and 1", lambda v: 0 < v < 1,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -102,12 +101,6 @@ def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: tor
         same = list(same)
         chunks.extend(same[start:start + batch_size] for start in range(0, len(same), batch_size))
     return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
-
-
-def chunk_count(examples: Sequence[Example], batch_size: int) -> int:
-    """How many batches `bucketed_chunks` cuts `examples` into, whatever its shuffle."""
-    lengths = Counter(len(source) for source, _ in examples)
-    return sum(-(-count // batch_size) for count in lengths.values())
 
 
 def batches(examples: Sequence[Example], batch_size: int,

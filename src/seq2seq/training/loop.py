@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seq2seq.config import TrainConfig
-from seq2seq.data.batching import Batch, Example, TrainingPairs, bucketed_chunks, chunk_count, collate
+from seq2seq.data.batching import Batch, Example, TrainingPairs, bucketed_chunks, collate
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
@@ -76,6 +76,8 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
     chunks = bucketed_chunks(examples, cfg.batch_size, generator)
+    if rate is not None:
+        rate.begin_epoch(len(chunks))
     bar = tqdm(chunks, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=not (progress and interactive()))
     with bar:
         for step, chunk in enumerate(bar, start=1):
@@ -149,7 +151,8 @@ def fit(model: Seq2Seq, train: Sequence[Example] | TrainingPairs, valid: Scoring
     epochs in a row have not improved on the best. `on_epoch` gets each epoch's history row. With
     several `workers`, only rank 0 keeps the best weights and calls `on_epoch`. `train` is fixed
     examples, or TrainingPairs that may cut each epoch's pieces anew. With `cfg.ema_decay`, the
-    moving average of the weights is what is validated and kept."""
+    moving average of the weights is what is validated and kept. A history row's `learning_rate`
+    is the rate of the epoch's first update before any warm-up (with the cosine's factor)."""
     generator = torch.Generator().manual_seed(cfg.seed)
     net, forcing = replicate(model, cfg.seed, device, workers)
     optimizer = make_optimizer(model, cfg)
@@ -160,8 +163,7 @@ def fit(model: Seq2Seq, train: Sequence[Example] | TrainingPairs, valid: Scoring
     for epoch in range(1, cfg.epochs + 1):
         start = time.perf_counter()
         examples = train.epoch(epoch) if isinstance(train, TrainingPairs) else train
-        rate.begin_epoch(epoch, chunk_count(examples, cfg.batch_size))
-        lr = optimizer.param_groups[0]["lr"] * rate.cosine()  # the epoch's first update, before any warm-up
+        lr = optimizer.param_groups[0]["lr"] * rate.cosine_at(epoch - 1)  # its first update's, before warm-up
         train_loss = train_epoch(net, examples, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
                                  workers.is_main, workers, forcing, rate, average)
         with average.swapped_in() if average is not None else nullcontext():

@@ -49,18 +49,19 @@ class UpdateRate:
 
     def __init__(self, optimizer: torch.optim.Optimizer, warmup_steps: int, cosine_epochs: int = 0):
         self.optimizer, self.steps, self.cosine_epochs, self.updates = optimizer, warmup_steps, cosine_epochs, 0
-        self.epochs_done, self.per_update = 0.0, 0.0  # where the cosine stands, in epochs
+        self.epochs, self.epochs_done, self.per_update = 0, 0.0, 0.0  # where the cosine stands, in epochs
         self.scheduled: list[float] | None = None  # the epoch schedule's rates while a factor is in force
 
-    def begin_epoch(self, epoch: int, batches: int) -> None:
-        """Before epoch `epoch` (from 1) of `batches` updates: where the cosine stands."""
-        self.epochs_done, self.per_update = float(epoch - 1), 1.0 / max(batches, 1)
+    def begin_epoch(self, batches: int) -> None:
+        """Before each epoch, of `batches` updates (subword dropout may change their number)."""
+        self.epochs += 1
+        self.epochs_done, self.per_update = float(self.epochs - 1), 1.0 / max(batches, 1)
 
-    def cosine(self) -> float:
-        """The cosine's factor for the next update (1 without it)."""
+    def cosine_at(self, epochs_done: float) -> float:
+        """The cosine's factor after `epochs_done` epochs (1 without the cosine)."""
         if not self.cosine_epochs:
             return 1.0
-        return 0.5 * (1.0 + math.cos(math.pi * min(self.epochs_done / self.cosine_epochs, 1.0)))
+        return 0.5 * (1.0 + math.cos(math.pi * min(epochs_done / self.cosine_epochs, 1.0)))
 
     def step(self) -> None:
         """Before each optimizer step."""
@@ -70,11 +71,13 @@ class UpdateRate:
         if self.scheduled is None:
             self.scheduled = [group["lr"] for group in groups]
         self.updates += 1
-        factor = min(self.updates / self.steps, 1.0) if self.steps else 1.0
-        factor *= self.cosine()
-        self.epochs_done += self.per_update
         for group, rate in zip(groups, self.scheduled):
-            group["lr"] = rate * factor
+            if self.updates <= self.steps:
+                rate = rate * self.updates / self.steps
+            if self.cosine_epochs:
+                rate *= self.cosine_at(self.epochs_done)
+            group["lr"] = rate
+        self.epochs_done += self.per_update
 
     def settle(self) -> None:
         """At the end of each epoch, before the epoch schedule steps: put back the rate it set, so
