@@ -301,7 +301,7 @@ def test_cosine_follows_a_half_cosine_per_update_to_zero_and_replaces_the_epoch_
         optimizer = make_optimizer(model, cfg)
         assert make_scheduler(optimizer, cfg) is None
         rate, used = UpdateRate(optimizer, cfg.warmup_steps, cosine_epochs=2), []
-        for _ in (1, 2):
+        for _ in range(2):
             rate.begin_epoch(2)
             for _ in range(2):
                 rate.step()

@@ -27,7 +27,7 @@ from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.runner import interactive
 from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.distributed import SINGLE, Workers, all_sum, from_main, shard
-from seq2seq.training.optim import UpdateRate, make_optimizer, make_scheduler, step_scheduler
+from seq2seq.training.optim import UpdateRate, make_optimizer, make_scheduler, make_update_rate, step_scheduler
 
 log = logging.getLogger("seq2seq.train")
 VALID_BATCH_SIZE = 256  # validation only decodes: larger batches than training are fine
@@ -157,7 +157,7 @@ def fit(model: Seq2Seq, train: Sequence[Example] | TrainingPairs, valid: Scoring
     net, forcing = replicate(model, cfg.seed, device, workers)
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg)
-    rate = UpdateRate(optimizer, cfg.warmup_steps, cfg.epochs if cfg.lr_schedule == "cosine" else 0)
+    rate = make_update_rate(optimizer, cfg)
     average = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
     history, best, best_key = [], None, None
     for epoch in range(1, cfg.epochs + 1):

@@ -71,12 +71,11 @@ class UpdateRate:
         if self.scheduled is None:
             self.scheduled = [group["lr"] for group in groups]
         self.updates += 1
+        cosine = self.cosine_at(self.epochs_done) if self.cosine_epochs else None
         for group, rate in zip(groups, self.scheduled):
             if self.updates <= self.steps:
                 rate = rate * self.updates / self.steps
-            if self.cosine_epochs:
-                rate *= self.cosine_at(self.epochs_done)
-            group["lr"] = rate
+            group["lr"] = rate if cosine is None else rate * cosine
         self.epochs_done += self.per_update
 
     def settle(self) -> None:
@@ -86,3 +85,9 @@ class UpdateRate:
             for group, rate in zip(self.optimizer.param_groups, self.scheduled):
                 group["lr"] = rate
             self.scheduled = None
+
+
+def make_update_rate(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> UpdateRate:
+    """The per-update part of the schedule the train params describe: `warmup_steps`, and the
+    cosine over `epochs` when `lr_schedule` is cosine (make_scheduler then gives None)."""
+    return UpdateRate(optimizer, cfg.warmup_steps, cfg.epochs if cfg.lr_schedule == "cosine" else 0)
