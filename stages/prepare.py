@@ -12,13 +12,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--raw", type=Path, required=True, help="raw pairs file from download")
     parser.add_argument("--pairs", type=Path, required=True, help="output: normalised pairs TSV")
+    parser.add_argument("--extra", type=Path, required=True,
+                        help="output: the pairs only the English prefix filter dropped, TSV")
     parser.add_argument("--meta", type=Path, required=True, help="output: text settings JSON")
     parser.add_argument("--stats", type=Path, required=True, help="output: counts JSON")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
     cfg = load_params(args.params, "prepare")["prepare"]
     options = TextOptions(keep_accents=cfg.keep_accents, keep_apostrophes=cfg.keep_apostrophes)
-    prepare_file(args.raw, args.pairs, args.meta, args.stats, cfg.direction, cfg.max_length,
+    prepare_file(args.raw, args.pairs, args.extra, args.meta, args.stats, cfg.direction, cfg.max_length,
                  cfg.eng_prefixes, options)
 
 

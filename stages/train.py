@@ -24,7 +24,8 @@ def train(workers: Workers, args: argparse.Namespace, params: dict, threads: tup
     try:
         with live as on_epoch:
             train_file(args.train, args.vocab, args.text, args.model, args.history, args.metrics,
-                       params["encoder"], params["decoder"], params["train"], on_epoch, workers)
+                       params["encoder"], params["decoder"], params["train"], on_epoch, workers,
+                       args.extra)
     except BaseException:
         if workers.is_main:  # dvclive's files of a run that saved no model must not pass for finished
             discard(args.live_metrics, args.live_plots)
@@ -34,6 +35,7 @@ def train(workers: Workers, args: argparse.Namespace, params: dict, threads: tup
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--train", type=Path, required=True, help="training pairs TSV")
+    parser.add_argument("--extra", type=Path, required=True, help="extra training pairs TSV (from split)")
     parser.add_argument("--vocab", type=Path, required=True, help="folder from the vocab stage")
     parser.add_argument("--text", type=Path, required=True, help="text settings JSON from prepare")
     parser.add_argument("--model", type=Path, required=True, help="output: checkpoint")

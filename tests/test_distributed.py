@@ -23,6 +23,8 @@ WORDS = ("froid", "grand", "petit", "las", "triste", "fou", "content", "pret")
 # Sources of three lengths, so that bucketed batches of 3 leave some shorter than the process count.
 PAIRS = ([(f"je suis {a} et {b} .", f"i am {a} and {b} .") for a in WORDS for b in WORDS[:4]]
          + [(f"il est {a} .", f"he is {a} .") for a in WORDS] + [("nous sommes las .", "we are tired .")])
+# Extra training pairs (split.extra_fraction), drawn into epochs only with train.extra_per_epoch.
+EXTRA = [(f"elle est {a} .", f"she is {a} .") for a in WORDS]
 # Dropout 0 and full teacher forcing: the draws that differ between processes (see training.replicate).
 # Patience 0: training stops only when told to.
 TINY = {"encoder__embedding_size": 8, "encoder__hidden_size": 8, "encoder__dropout": 0.0,
@@ -34,11 +36,14 @@ TINY = {"encoder__embedding_size": 8, "encoder__hidden_size": 8, "encoder__dropo
 def inputs(folder: Path, **text) -> list[str]:
     """The train stage's inputs in `folder`, as arguments."""
     write_pairs(folder / "train.tsv", PAIRS)
-    Vocab.build(s for s, _ in PAIRS).save(folder / "vocab" / "source.txt")
-    Vocab.build(t for _, t in PAIRS).save(folder / "vocab" / "target.txt")
+    write_pairs(folder / "extra.tsv", EXTRA)
+    Vocab.build(s for s, _ in PAIRS + EXTRA).save(folder / "vocab" / "source.txt")
+    Vocab.build(t for _, t in PAIRS + EXTRA).save(folder / "vocab" / "target.txt")
     write_json(folder / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
                                       "keep_apostrophes": False, **text})
-    return ["--train", str(folder / "train.tsv"), "--vocab", str(folder / "vocab"), "--text", str(folder / "text.json")]
+    return ["--train", str(folder / "train.tsv"), "--extra", str(folder / "extra.tsv"),
+            "--vocab", str(folder / "vocab"),
+            "--text", str(folder / "text.json")]
 
 
 def outputs(out: Path) -> list[str]:
@@ -70,15 +75,16 @@ def test_shards_cover_a_batch_once_and_idle_processes_weigh_nothing():
 
 def test_two_processes_give_one_process_curve_and_weights(tmp_path):
     # Word dropout and label smoothing on: both are drawn or computed over the whole batch; the
-    # cosine schedule sets every update's rate alike in both processes.
+    # cosine schedule sets every update's rate alike in both processes; both draw each epoch's 5
+    # extra pairs alike.
     changes = {**TINY, "train__epochs": 3, "train__word_dropout": 0.2, "train__label_smoothing": 0.1,
-               "train__lr_schedule": "cosine"}
+               "train__lr_schedule": "cosine", "train__extra_per_epoch": 5}
     one = train_stage(tmp_path, "one", write_params(tmp_path / "one.yaml", **changes, train__processes=1))
     two = train_stage(tmp_path, "two", write_params(tmp_path / "two.yaml", **changes, train__processes=2))
     for proc in (one, two):
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
-    assert "in 2 processes" in err
+    assert "in 2 processes" in err and "and 5 of 8 extra pairs per epoch" in err
     a, b = history(tmp_path / "one" / "history.tsv"), history(tmp_path / "two" / "history.tsv")
     assert len(a) == len(b) == 3
     assert torch.allclose(torch.tensor(a), torch.tensor(b), rtol=1e-5, atol=1e-4)  # history rounds to 1e-4

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from seq2seq.data.split import connected_groups, grouped_split, split_file, split_stats
+from seq2seq.data.split import connected_groups, extra_training_pairs, grouped_split, split_file, split_stats
 from seq2seq.errors import UserError
 from seq2seq.fileio import read_pairs, write_pairs
 
@@ -85,10 +85,13 @@ def test_one_connected_group_cannot_be_split_and_the_error_names_the_callers_par
 def test_split_file_is_byte_identical_and_its_stats_count_leaks(tmp_path):
     pairs = make_pairs()
     write_pairs(tmp_path / "pairs.tsv", pairs)
+    # One extra pair per source, sharing that source: only those of training sources may join.
+    write_pairs(tmp_path / "extra.tsv", [(f"source {i}", f"other {i}") for i in range(60)])
     for run in ("a", "b"):
-        split_file(tmp_path / "pairs.tsv", tmp_path / f"train_{run}.tsv", tmp_path / f"test_{run}.tsv",
-                   tmp_path / f"stats_{run}.json", 0.2, 7)
-    for name in ("train", "test", "stats"):
+        split_file(tmp_path / "pairs.tsv", tmp_path / "extra.tsv", tmp_path / f"train_{run}.tsv",
+                   tmp_path / f"extra_{run}.tsv", tmp_path / f"test_{run}.tsv", tmp_path / f"stats_{run}.json",
+                   0.2, 7, 1.0)
+    for name in ("train", "extra", "test", "stats"):
         suffix = "json" if name == "stats" else "tsv"
         assert (tmp_path / f"{name}_a.{suffix}").read_bytes() == (tmp_path / f"{name}_b.{suffix}").read_bytes()
     test = read_pairs(tmp_path / "test_a.tsv")
@@ -99,6 +102,26 @@ def test_split_file_is_byte_identical_and_its_stats_count_leaks(tmp_path):
                                   "test_targets_in_train")} == {
         "pairs": len(pairs), "test_pairs": len(test), "groups": 45, "test_sources_in_train": 0,
         "test_targets_in_train": 0}
+    test_sources = {s for s, _ in test}
+    extra = read_pairs(tmp_path / "extra_a.tsv")
+    assert {s for s, _ in extra} == {f"source {i}" for i in range(60)} - test_sources
+    assert (stats["extra_pairs"], stats["extra_sharing_test_sentences"]) == (len(extra), len(test_sources))
+
+
+def test_extra_pairs_never_carry_a_test_sentence():
+    test = [("il est ici .", "he is here ."), ("je suis las .", "i m tired .")]
+    extra = [("il est ici .", "he s around ."), ("va !", "go ."), ("je suis fatigue .", "i m tired ."),
+             ("cours !", "run !"), ("viens !", "come !"), ("pars !", "leave !")]
+    clean = [("va !", "go ."), ("cours !", "run !"), ("viens !", "come !"), ("pars !", "leave !")]
+    assert extra_training_pairs(extra, test, 1.0, 0) == (clean, 2)
+    assert extra_training_pairs(extra, test, 0.0, 0) == ([], 2)
+    halves = [extra_training_pairs(extra, test, 0.5, seed)[0] for seed in range(10)]
+    for half in halves:  # two of the four, in input order
+        assert len(half) == 2 and half == [p for p in clean if p in half]
+    assert len({tuple(h) for h in halves}) > 1  # the seed draws them
+    # The leak counts cover the extra pairs: a test source among them counts.
+    stats = split_stats(TEMPTING, TEMPTING[3:], TEMPTING[:3], extra=[("tu es grand .", "you re big .")])
+    assert (stats["test_sources_in_train"], stats["test_targets_in_train"], stats["extra_pairs"]) == (1, 0, 1)
 
 
 # Tatoeba's shape: one English sentence with several French translations, and one French sentence

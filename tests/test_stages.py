@@ -31,7 +31,8 @@ def stage(name: str, *args: str, params: Path, env: dict | None = None, **kwargs
 
 def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
     params = write_params(tmp_path / "p.yaml", split__test_fraction=1.5)
-    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", "--stats", "s", params=params)
+    proc = stage("split", "--pairs", "x", "--extra", "e", "--train", "y", "--extra-train", "f", "--test", "z",
+                 "--stats", "s", params=params)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert err.strip() == "error: invalid value split.test_fraction = 1.5: expected a number strictly between 0 and 1."
@@ -39,7 +40,8 @@ def test_bad_param_gives_one_paragraph_and_exit_1(tmp_path):
 
 def test_debug_variable_shows_the_traceback(tmp_path):
     params = write_params(tmp_path / "p.yaml", split__test_fraction=1.5)
-    proc = stage("split", "--pairs", "x", "--train", "y", "--test", "z", "--stats", "s", params=params,
+    proc = stage("split", "--pairs", "x", "--extra", "e", "--train", "y", "--extra-train", "f", "--test", "z",
+                 "--stats", "s", params=params,
                  env={"SEQ2SEQ_DEBUG": "1"})
     _, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" in err
@@ -49,7 +51,8 @@ def test_prepare_with_nothing_left_names_the_params(tmp_path):
     (tmp_path / "raw.txt").write_text("Go.\tVa !\nRun!\tCours !\n", encoding="utf-8")
     params = write_params(tmp_path / "p.yaml")
     proc = stage("prepare", "--raw", str(tmp_path / "raw.txt"), "--pairs", str(tmp_path / "pairs.tsv"),
-                 "--meta", str(tmp_path / "text.json"), "--stats", str(tmp_path / "stats.json"), params=params)
+                 "--extra", str(tmp_path / "extra.tsv"), "--meta", str(tmp_path / "text.json"),
+                 "--stats", str(tmp_path / "stats.json"), params=params)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "prepare.max_length" in err and "prepare.eng_prefixes" in err
     assert not list(tmp_path.glob("*.tsv")) and "Traceback" not in err
@@ -64,7 +67,9 @@ def test_interrupted_or_terminated_training_writes_nothing(tmp_path, signum, cod
     write_json(tmp_path / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
                                          "keep_apostrophes": False})
     params = write_params(tmp_path / "p.yaml", train__epochs=1000, train__batch_size=2)
-    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / "vocab"),
+    write_pairs(tmp_path / "extra.tsv", [])
+    proc = stage("train", "--train", str(tmp_path / "train.tsv"), "--extra", str(tmp_path / "extra.tsv"),
+                 "--vocab", str(tmp_path / "vocab"),
                  "--text", str(tmp_path / "text.json"),
                  "--model", str(tmp_path / "out" / "model.pt"), "--history", str(tmp_path / "out" / "history.tsv"),
                  "--metrics", str(tmp_path / "out" / "train.json"),
@@ -102,13 +107,15 @@ def test_a_tied_source_embedding_trains_on_a_joint_vocabulary_and_refuses_two(tm
     from seq2seq.data.vocab import build_vocabs
 
     write_pairs(tmp_path / "train.tsv", PAIRS)
+    write_pairs(tmp_path / "extra.tsv", [])
     write_json(tmp_path / "text.json", {"direction": "fra-eng", "max_length": 10, "keep_accents": False,
                                          "keep_apostrophes": False})
     params = write_params(tmp_path / "p.yaml", train__epochs=1, train__batch_size=16, encoder__tie_embeddings=True)
     out = tmp_path / "out"
 
     def train(vocab: str) -> subprocess.Popen:
-        return stage("train", "--train", str(tmp_path / "train.tsv"), "--vocab", str(tmp_path / vocab),
+        return stage("train", "--train", str(tmp_path / "train.tsv"), "--extra", str(tmp_path / "extra.tsv"),
+                     "--vocab", str(tmp_path / vocab),
                      "--text", str(tmp_path / "text.json"), "--model", str(out / "model.pt"),
                      "--history", str(out / "history.tsv"), "--metrics", str(out / "train.json"),
                      "--live-metrics", str(out / "live" / "metrics.json"), "--live-plots", str(out / "live" / "plots"),

@@ -73,6 +73,21 @@ def test_prefix_filter_and_empty_prefix_list():
     assert len(run(lines, prefixes=[])[0]) == 2
 
 
+def test_pairs_only_the_prefix_filter_drops_are_set_aside_once_each():
+    lines = ["Go.\tVa !", "Go.\tVa !", "I am cold.\tJ'ai froid.", "Run!\tCours !",
+             "Run away from the big dog now, please, before it is too late.\tFuis !"]
+    stats, extra = PrepareStats(), []
+    kept = list(prepare_pairs([x.encode("utf-8") for x in lines], "fra-eng", 10, list(TUTORIAL_PREFIXES),
+                              TextOptions(), stats, extra))
+    assert kept == [("j ai froid .", "i am cold .")]
+    assert extra == [("va !", "go ."), ("cours !", "run !")]  # oriented, duplicates once; too long is not extra
+    assert (stats.prefix_filtered, stats.extra_pairs, stats.too_long) == (3, 2, 1)
+    everything, none = PrepareStats(), []
+    assert len(list(prepare_pairs([x.encode("utf-8") for x in lines], "fra-eng", 10, [], TextOptions(),
+                                  everything, none))) == 3
+    assert none == [] and everything.extra_pairs == 0
+
+
 def test_duplicates_and_malformed_are_counted():
     lines = ["I am cold.\tJ'ai froid.", "I am cold.\tJ'ai froid.", "garbage", b"I am \xff.\tx", "I am.\t123"]
     pairs, stats = run(lines)

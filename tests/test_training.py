@@ -370,6 +370,39 @@ def test_training_pairs_cut_anew_each_epoch_with_bpe_dropout_and_repeat_by_seed(
         TrainingPairs(PAIRS, SOURCE, TARGET, subword_dropout=0.1)
 
 
+def test_extra_pairs_come_in_turn_all_before_any_twice_and_repeat_by_seed():
+    pairs, extra = PAIRS[:2], PAIRS[2:]  # 4 extra pairs, 3 per epoch
+    drawn = TrainingPairs(pairs, SOURCE, TARGET, seed=5, extra=extra, extra_per_epoch=3)
+    one, two, three = (drawn.extra_pairs(e) for e in (1, 2, 3))
+    assert len(one) == len(two) == 3 and sorted(one + two[:1]) == sorted(extra)  # all four before a repeat
+    assert (one + two + three)[4:8] == (one + two + three)[:4]  # the same order, round again
+    assert drawn.epoch(1) == encode_pairs(pairs + one, SOURCE, TARGET)
+    assert TrainingPairs(pairs, SOURCE, TARGET, seed=5, extra=extra, extra_per_epoch=3).extra_pairs(2) == two
+    assert len({tuple(TrainingPairs(pairs, SOURCE, TARGET, seed=s, extra=extra, extra_per_epoch=4).extra_pairs(1))
+                for s in range(10)}) > 1
+    every = TrainingPairs(pairs, SOURCE, TARGET, extra=extra, extra_per_epoch=50)
+    assert sorted(every.extra_pairs(1)) == sorted(every.extra_pairs(2)) == sorted(extra)
+    assert TrainingPairs(pairs, SOURCE, TARGET, extra=extra).epoch(1) == encode_pairs(pairs, SOURCE, TARGET)
+    # BPE-dropout cuts the epoch's extra pairs too.
+    french, english = [s for s, _ in PAIRS] * 4, [t for _, t in PAIRS] * 4
+    source, target = Vocab.build_pieces(french, 40), Vocab.build_pieces(english, 40)
+    sampled = TrainingPairs(pairs, source, target, 0.4, 5, extra, 3)
+    examples = sampled.epoch(1)
+    assert [(source.join(source.decode(s)), target.join(target.decode(t))) for s, t in examples] == pairs + one
+
+
+def test_extra_pairs_sharing_a_validation_sentence_are_left_out(caplog):
+    from seq2seq.training.distributed import SINGLE
+    from seq2seq.training.stage import usable_extra
+
+    valid = [("il est ici .", "he is here .")]
+    extra = [("il est ici .", "he s around ."), ("va !", "go ."), ("tu vas bien ?", "he is here .")]
+    assert usable_extra(extra, valid, TrainConfig(extra_per_epoch=2), SINGLE) == [("va !", "go .")]
+    assert "unused" not in caplog.text
+    usable_extra(extra, valid, TrainConfig(), SINGLE)
+    assert "3 extra training pairs (split.extra_fraction) go unused, as train.extra_per_epoch is 0" in caplog.text
+
+
 def test_weight_average_follows_its_formula_and_swaps_weights_in_and_out():
     layer = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():

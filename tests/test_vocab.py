@@ -41,6 +41,9 @@ def test_build_vocabs_from_training_split(tmp_path):
     assert (tmp_path / "v" / "target.txt").read_text().splitlines()[4:] == ["am", "are", "i", "you"]
     assert sorted(p.name for p in (tmp_path / "v").iterdir()) == ["source.txt", "target.txt"]
     assert source.kind == "word" and source.unknown_words("je suis ici") == ["ici"]
+    write_pairs(tmp_path / "extra.tsv", [("je suis ici", "i am here")])
+    source, target = build_vocabs(tmp_path / "train.tsv", tmp_path / "x", "word", extra_path=tmp_path / "extra.tsv")
+    assert set(source.itos[4:]) == {"je", "suis", "tu", "es", "ici"} and "here" in target.itos
 
 
 # Normalised French as prepare writes it with keep_accents and keep_apostrophes on.

@@ -89,6 +89,10 @@ class SplitConfig:
              '(source or target, transitively) stay on one side, so no test sentence occurs in training.')
     seed: int = _knob(1234, "an integer >= 0", lambda v: v >= 0,
         help="Seed of the split's shuffle (integer >= 0); independent of the training seed.")
+    extra_fraction: float = _knob(0.0, "a number in [0, 1]", lambda v: 0 <= v <= 1,
+        help='Share of the pairs that only prepare.eng_prefixes dropped (other sentences of the corpus) '
+             'that join the training data, none sharing a sentence with the test split; 0: none. The '
+             'vocabulary is learned from them too; train.extra_per_epoch says how many each epoch sees.')
 
 
 @dataclass(frozen=True)
@@ -207,6 +211,9 @@ class TrainConfig:
         help='Validate and keep a moving average of the weights (0: the raw weights): update n decays it by'
              ' min(ema_decay, (1 + n) / (10 + n)), so a decay in [0.9, 1) binds only after about'
              ' 9 / (1 - decay) updates.')
+    extra_per_epoch: int = _knob(0, "an integer >= 0 (pairs per epoch; 0: none)", lambda v: v >= 0,
+        help="Extra training pairs (split.extra_fraction) added to each epoch (integer >= 0): a fresh seeded "
+             "draw each epoch, through all of them before any repeats; 0 trains on the split's pairs alone.")
     subword_dropout: float = _knob(0.0, "a number in [0, 1) (vocab.type bpe only)", lambda v: 0 <= v < 1,
         help='BPE-dropout: while training, each merge is skipped with this chance when sentences are cut into'
              ' pieces, anew each epoch (seeded); validation and decoding cut as usual. bpe only, in [0, 1).')

@@ -43,10 +43,14 @@ def encode_pairs(pairs: Sequence[Pair], source: Vocab, target: Vocab) -> list[Ex
 class TrainingPairs:
     """The training pairs as ids for each epoch: the same ids every epoch, or, with
     `subword_dropout` (BPE-dropout, piece vocabularies only), both sides cut anew each epoch with
-    merges skipped at that rate, from a seed made of `seed`, the epoch and the side."""
+    merges skipped at that rate, from a seed made of `seed`, the epoch and the side.
+
+    With `extra` pairs and `extra_per_epoch` above 0, each epoch also holds the next
+    `extra_per_epoch` of them along one seeded order, wrapping around, so every extra pair is seen
+    once before any is seen twice (all of them each epoch when there are no more than that)."""
 
     def __init__(self, pairs: Sequence[Pair], source: Vocab, target: Vocab, subword_dropout: float = 0.0,
-                 seed: int = 0):
+                 seed: int = 0, extra: Sequence[Pair] = (), extra_per_epoch: int = 0):
         if subword_dropout and (source.pieces is None or target.pieces is None):
             raise UserError(f"train.subword_dropout is {subword_dropout}, but the vocabularies are whole words: "
                             "BPE-dropout cuts words into subword pieces. Set vocab.type=bpe, or "
@@ -54,15 +58,27 @@ class TrainingPairs:
         self.pairs, self.source, self.target = list(pairs), source, target
         self.dropout, self.seed = subword_dropout, seed
         self.fixed = None if subword_dropout else encode_pairs(self.pairs, source, target)
+        order = torch.randperm(len(extra), generator=torch.Generator().manual_seed(seed)).tolist()
+        self.extra = [extra[i] for i in order] if extra_per_epoch else []
+        self.extra_per_epoch = min(extra_per_epoch, len(self.extra))
+
+    def extra_pairs(self, epoch: int) -> list[Pair]:
+        """The extra pairs of epoch `epoch` (from 1), in their seeded order."""
+        if not self.extra_per_epoch:
+            return []
+        start = (epoch - 1) * self.extra_per_epoch % len(self.extra)
+        return (self.extra[start:] + self.extra[:start])[:self.extra_per_epoch]
 
     def epoch(self, epoch: int) -> list[Example]:
-        """The examples of epoch `epoch` (from 1)."""
+        """The examples of epoch `epoch` (from 1): the pairs, then that epoch's extra pairs."""
+        extra = self.extra_pairs(epoch)
         if not self.dropout:
-            return self.fixed
+            return self.fixed + encode_pairs(extra, self.source, self.target) if extra else self.fixed
+        pairs = self.pairs + extra
         sides = []
         for side, vocab in enumerate((self.source, self.target)):
             seed = (self.seed * 1_000_003 + epoch * 2 + side) % (2**32 - 1)  # sentencepiece reads 2**32 - 1 as 'random'
-            pieces = vocab.pieces.sample([pair[side] for pair in self.pairs], self.dropout, seed)
+            pieces = vocab.pieces.sample([pair[side] for pair in pairs], self.dropout, seed)
             sides.append([vocab.encode(p) + [EOS_ID] for p in pieces])
         return list(zip(*sides))
 

@@ -4,7 +4,8 @@ The data repeats sentences: one English sentence with several French translation
 and the other way round. Grouping by source alone still lets the same English reference appear in
 training and test, which rewards memorisation. Here pairs are grouped by connected component of the
 source-target graph (two pairs share a group when they share the source or the target sentence,
-transitively) and whole groups go to one side.
+transitively) and whole groups go to one side. The extra training pairs, those that only the English
+prefix filter dropped, join training only if they share no sentence with the test split.
 """
 
 from __future__ import annotations
@@ -106,29 +107,49 @@ def grouped_split(pairs: list[Pair], fraction: float, seed: int,
     return kept, out
 
 
-def split_stats(pairs: Sequence[Pair], train: Sequence[Pair], test: Sequence[Pair]) -> dict[str, int]:
-    """What the split promises, counted from its result: sizes, groups, and leaks (both must be 0)."""
+def extra_training_pairs(extra: Sequence[Pair], test: Sequence[Pair], fraction: float,
+                         seed: int) -> tuple[list[Pair], int]:
+    """The extra pairs (those only the prefix filter dropped) that may join training: every pair
+    sharing a source or a target sentence with `test` is dropped, and of the rest `round(fraction *
+    n)` are kept, drawn in a seeded order and returned in input order. Returns (kept, dropped for
+    sharing a test sentence)."""
+    sources, targets = {s for s, _ in test}, {t for _, t in test}
+    clean = [p for p in extra if p[0] not in sources and p[1] not in targets]
+    order = list(range(len(clean)))
+    random.Random(seed).shuffle(order)
+    chosen = set(order[:round(fraction * len(clean))])
+    return [p for i, p in enumerate(clean) if i in chosen], len(extra) - len(clean)
+
+
+def split_stats(pairs: Sequence[Pair], train: Sequence[Pair], test: Sequence[Pair],
+                extra: Sequence[Pair] = ()) -> dict[str, int]:
+    """What the split promises, counted from its result: sizes, groups, and leaks into all the
+    training data, `extra` pairs included (both must be 0)."""
     groups = connected_groups(pairs)
-    train_sources, train_targets = {s for s, _ in train}, {t for _, t in train}
-    return {"pairs": len(pairs), "train_pairs": len(train), "test_pairs": len(test),
+    train_sources = {s for s, _ in train} | {s for s, _ in extra}
+    train_targets = {t for _, t in train} | {t for _, t in extra}
+    return {"pairs": len(pairs), "train_pairs": len(train), "test_pairs": len(test), "extra_pairs": len(extra),
             "groups": len(groups), "largest_group": max(map(len, groups)),
             "test_sources": len({s for s, _ in test}),
             "test_sources_in_train": len({s for s, _ in test} & train_sources),
             "test_targets_in_train": len({t for _, t in test} & train_targets)}
 
 
-def split_file(pairs_path: Path, train_path: Path, test_path: Path, stats_path: Path, fraction: float,
-               seed: int) -> dict[str, int]:
-    """Read prepared pairs, split them with `grouped_split`, write train and test TSVs and the
-    split's stats (a DVC metric)."""
+def split_file(pairs_path: Path, extra_in: Path, train_path: Path, extra_path: Path, test_path: Path,
+               stats_path: Path, fraction: float, seed: int, extra_fraction: float = 0.0) -> dict[str, int]:
+    """Read prepared pairs, split them with `grouped_split`, pick the extra training pairs with
+    `extra_training_pairs`, write the train, extra and test TSVs and the split's stats (a DVC metric)."""
     pairs = read_pairs(pairs_path)
     train, test = grouped_split(pairs, fraction, seed)
-    stats = split_stats(pairs, train, test)
+    extra, overlapping = extra_training_pairs(read_pairs(extra_in), test, extra_fraction, seed)
+    stats = {**split_stats(pairs, train, test, extra), "extra_sharing_test_sentences": overlapping}
     write_pairs(train_path, train)
+    write_pairs(extra_path, extra)
     write_pairs(test_path, test)
     write_json(stats_path, stats)
     log.info("split %d pairs in %d groups (largest %d): %d train, %d test (%d distinct test sources); "
-             "test sentences also in training: %d sources, %d targets", stats["pairs"], stats["groups"],
-             stats["largest_group"], stats["train_pairs"], stats["test_pairs"], stats["test_sources"],
-             stats["test_sources_in_train"], stats["test_targets_in_train"])
+             "%d extra training pairs (%d more shared a test sentence); test sentences also in training: "
+             "%d sources, %d targets", stats["pairs"], stats["groups"], stats["largest_group"],
+             stats["train_pairs"], stats["test_pairs"], stats["test_sources"], stats["extra_pairs"],
+             overlapping, stats["test_sources_in_train"], stats["test_targets_in_train"])
     return stats

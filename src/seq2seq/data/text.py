@@ -71,6 +71,8 @@ class PrepareStats:
     prefix_filtered: int = 0
     duplicates: int = 0
     kept: int = 0
+    # Not a bucket: the distinct pairs among prefix_filtered, written as the extra training pairs.
+    extra_pairs: int = 0
     malformed_examples: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
@@ -102,11 +104,12 @@ def orient(english: str, french: str, direction: str) -> Pair:
 
 
 def prepare_pairs(lines: Iterable[bytes], direction: str, max_length: int, eng_prefixes: list[str],
-                  options: TextOptions, stats: PrepareStats) -> Iterator[Pair]:
+                  options: TextOptions, stats: PrepareStats, extra: list[Pair] | None = None) -> Iterator[Pair]:
     """Normalise, filter and orient raw pair lines; yield (source, target), counting into `stats`.
 
     A pair is kept when both sides have fewer than `max_length` tokens and, if `eng_prefixes` is not
-    empty, the normalised English starts with one of them. Exact duplicates are dropped.
+    empty, the normalised English starts with one of them. Exact duplicates are dropped. Pairs that
+    the prefix filter alone drops are appended to `extra` (once each, oriented) when it is given.
     """
     prefixes = tuple(eng_prefixes)
     seen: set[Pair] = set()
@@ -125,10 +128,14 @@ def prepare_pairs(lines: Iterable[bytes], direction: str, max_length: int, eng_p
         if len(tokenize(english)) >= max_length or len(tokenize(french)) >= max_length:
             stats.too_long += 1
             continue
+        pair = orient(english, french, direction)
         if prefixes and not english.startswith(prefixes):
             stats.prefix_filtered += 1
+            if extra is not None and pair not in seen:  # never a kept pair: its English lacks the prefix
+                seen.add(pair)
+                extra.append(pair)
+                stats.extra_pairs += 1
             continue
-        pair = orient(english, french, direction)
         if pair in seen:
             stats.duplicates += 1
             continue
@@ -147,22 +154,24 @@ def check_kept(stats: PrepareStats) -> None:
             "or check that the downloaded file holds tab-separated English-French pairs.")
 
 
-def prepare_file(raw_path: Path, pairs_path: Path, meta_path: Path, stats_path: Path,
+def prepare_file(raw_path: Path, pairs_path: Path, extra_path: Path, meta_path: Path, stats_path: Path,
                  direction: str, max_length: int, eng_prefixes: list[str], options: TextOptions) -> PrepareStats:
-    """Run `prepare_pairs` over the raw pairs file; write pairs TSV, text settings and counts."""
+    """Run `prepare_pairs` over the raw pairs file; write the pairs TSV, the extra pairs TSV (those
+    only the prefix filter dropped, which the split may add to training), text settings and counts."""
     if not Path(raw_path).exists():
         raise UserError(f"{raw_path} does not exist: run the download stage first (dvc repro download).")
-    stats = PrepareStats()
+    stats, extra = PrepareStats(), []
     with open(raw_path, "rb") as handle:
-        pairs = list(prepare_pairs(handle, direction, max_length, eng_prefixes, options, stats))
+        pairs = list(prepare_pairs(handle, direction, max_length, eng_prefixes, options, stats, extra))
     check_kept(stats)
     write_pairs(pairs_path, pairs)
+    write_pairs(extra_path, extra)
     write_json(meta_path, {"direction": direction, "max_length": max_length, "eng_prefixes": list(eng_prefixes),
                            **asdict(options)})
     write_json(stats_path, stats.as_dict())
-    log.info("read %d lines: %d malformed, %d too long, %d without an English prefix, %d duplicates; "
-             "kept %d pairs", stats.read, stats.malformed, stats.too_long, stats.prefix_filtered,
-             stats.duplicates, stats.kept)
+    log.info("read %d lines: %d malformed, %d too long, %d without an English prefix (%d distinct extra "
+             "pairs), %d duplicates; kept %d pairs", stats.read, stats.malformed, stats.too_long,
+             stats.prefix_filtered, stats.extra_pairs, stats.duplicates, stats.kept)
     if stats.malformed_examples:
         log.warning("skipped malformed lines, e.g. %s", "; ".join(stats.malformed_examples))
     return stats

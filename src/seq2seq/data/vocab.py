@@ -114,12 +114,14 @@ class Vocab:
 
 
 def build_vocabs(train_path: Path, out_dir: Path, kind: str = "word", min_count: int = 1,
-                 max_size: int = 0, size: int = 0, joint: bool = False) -> tuple[Vocab, Vocab]:
-    """Build one vocabulary per side from the training split only and save them in `out_dir` as
-    source.txt and target.txt (plus source.model and target.model for `kind` "bpe", of at most
-    `size` pieces each). `joint` learns one vocabulary from both sides' sentences together (`size`
-    pieces in all) and saves it as both."""
-    pairs = read_pairs(train_path)
+                 max_size: int = 0, size: int = 0, joint: bool = False,
+                 extra_path: Path | None = None) -> tuple[Vocab, Vocab]:
+    """Build one vocabulary per side from the training data only (the training split, plus the
+    extra training pairs at `extra_path` when given) and save them in `out_dir` as source.txt and
+    target.txt (plus source.model and target.model for `kind` "bpe", of at most `size` pieces each).
+    `joint` learns one vocabulary from both sides' sentences together (`size` pieces in all) and
+    saves it as both."""
+    pairs = read_pairs(train_path) + (read_pairs(extra_path) if extra_path is not None else [])
     sides = [[s for s, _ in pairs], [t for _, t in pairs]]
     if joint:
         sides = [sides[0] + sides[1]]

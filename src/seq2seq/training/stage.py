@@ -19,7 +19,7 @@ from seq2seq.data.vocab import load_vocabs
 from seq2seq.device import make_deterministic, move, resolve_device, warn_if_emulated
 from seq2seq.errors import UserError
 from seq2seq.evaluation.scoring import ScoringSet
-from seq2seq.fileio import atomic_open, read_json, read_pairs, write_json
+from seq2seq.fileio import Pair, atomic_open, read_json, read_pairs, write_json
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import count_parameters
 from seq2seq.training.distributed import SINGLE, Workers, process_group
@@ -37,10 +37,26 @@ def write_history(path: Path, history: Sequence[dict]) -> None:
             handle.write("\t".join(str(row[c]) for c in HISTORY_COLUMNS) + "\n")
 
 
+def usable_extra(extra: list[Pair], valid: Sequence[Pair], cfg: TrainConfig, workers: Workers) -> list[Pair]:
+    """The extra training pairs that share no sentence with the validation slice (so it measures
+    sentences never trained on, as the test split does); tells when they go unused."""
+    if extra and not cfg.extra_per_epoch and workers.is_main:
+        log.warning("%d extra training pairs (split.extra_fraction) go unused, as train.extra_per_epoch is 0, "
+                    "though the vocabulary was learned from them too: set train.extra_per_epoch, or "
+                    "split.extra_fraction=0", len(extra))
+    sources, targets = {s for s, _ in valid}, {t for _, t in valid}
+    kept = [p for p in extra if p[0] not in sources and p[1] not in targets]
+    if len(kept) < len(extra) and workers.is_main:
+        log.info("left out %d extra pairs that share a sentence with the validation slice", len(extra) - len(kept))
+    return kept
+
+
 def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: Path,
                history_path: Path, metrics_path: Path, enc: EncoderConfig, dec: DecoderConfig,
-               cfg: TrainConfig, on_epoch: EpochLog | None = None, workers: Workers = SINGLE) -> FitResult:
-    """The train stage: carve a validation slice from the training split, fit, write checkpoint,
+               cfg: TrainConfig, on_epoch: EpochLog | None = None, workers: Workers = SINGLE,
+               extra_path: Path | None = None) -> FitResult:
+    """The train stage: carve a validation slice from the training split, fit (with the extra
+    training pairs at `extra_path`, `cfg.extra_per_epoch` of them each epoch), write checkpoint,
     history and training metrics. Every one of several `workers` reads the inputs and trains its
     share; rank 0 alone calls `on_epoch` and writes, once the others have left the group."""
     torch.manual_seed(cfg.seed)
@@ -56,12 +72,14 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
                         "vocab.joint=true (one vocabulary for both sides) or encoder.tie_embeddings=false.")
     fit_pairs, valid_pairs = grouped_split(read_pairs(train_path), cfg.valid_fraction, cfg.seed,
                                            "train.valid_fraction")
-    examples = TrainingPairs(fit_pairs, source, target, cfg.subword_dropout, cfg.seed)
+    extra = usable_extra(read_pairs(extra_path) if extra_path is not None else [], valid_pairs, cfg, workers)
+    examples = TrainingPairs(fit_pairs, source, target, cfg.subword_dropout, cfg.seed, extra, cfg.extra_per_epoch)
     start = time.perf_counter()
     with process_group(workers, device) as device:
         model = move(build_model(enc, dec, len(source), len(target)), device)
-        log.info("training on %s%s: %d pairs, %d validation pairs, %d parameters", device,
+        log.info("training on %s%s: %d pairs%s, %d validation pairs, %d parameters", device,
                  f" in {workers.world_size} processes" if workers.world_size > 1 else "", len(fit_pairs),
+                 f" and {examples.extra_per_epoch} of {len(extra)} extra pairs per epoch" if examples.extra else "",
                  len(valid_pairs), count_parameters(model))
         result = fit(model, examples, ScoringSet.from_pairs(valid_pairs, source, target),
                      target, cfg, device, text["max_length"], on_epoch, workers)
@@ -70,7 +88,8 @@ def train_file(train_path: Path, vocab_dir: Path, text_path: Path, model_path: P
     log.info("trained %d epochs in %.1f s; keeping epoch %d", len(result.history), time.perf_counter() - start,
              result.best_epoch)
     model.load_state_dict(result.best_state)
-    words = sorted({w for s, _ in fit_pairs + valid_pairs for w in tokenize(s)})
+    seen = [p for epoch in range(1, len(result.history) + 1) for p in examples.extra_pairs(epoch)]
+    words = sorted({w for s, _ in fit_pairs + valid_pairs + seen for w in tokenize(s)})
     save_checkpoint(model_path, model, source, target, text, words, cfg.precision)
     write_history(history_path, result.history)
     best = result.history[result.best_epoch - 1]
