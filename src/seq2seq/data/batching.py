@@ -58,16 +58,18 @@ class TrainingPairs:
         self.pairs, self.source, self.target = list(pairs), source, target
         self.dropout, self.seed = subword_dropout, seed
         self.fixed = None if subword_dropout else encode_pairs(self.pairs, source, target)
-        order = torch.randperm(len(extra), generator=torch.Generator().manual_seed(seed)).tolist()
-        self.extra = [extra[i] for i in order] if extra_per_epoch else []
+        # The extra pairs in one seeded order (none kept when no epoch draws from them).
+        generator = torch.Generator().manual_seed(seed)
+        order = torch.randperm(len(extra), generator=generator).tolist() if extra_per_epoch else []
+        self.extra = [extra[i] for i in order]
         self.extra_per_epoch = min(extra_per_epoch, len(self.extra))
 
     def extra_pairs(self, epoch: int) -> list[Pair]:
         """The extra pairs of epoch `epoch` (from 1), in their seeded order."""
         if not self.extra_per_epoch:
             return []
-        start = (epoch - 1) * self.extra_per_epoch % len(self.extra)
-        return (self.extra[start:] + self.extra[:start])[:self.extra_per_epoch]
+        start, n = (epoch - 1) * self.extra_per_epoch, len(self.extra)
+        return [self.extra[(start + i) % n] for i in range(self.extra_per_epoch)]
 
     def epoch(self, epoch: int) -> list[Example]:
         """The examples of epoch `epoch` (from 1): the pairs, then that epoch's extra pairs."""

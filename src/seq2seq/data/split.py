@@ -107,14 +107,19 @@ def grouped_split(pairs: list[Pair], fraction: float, seed: int,
     return kept, out
 
 
+def sharing_no_sentence(pairs: Sequence[Pair], others: Sequence[Pair]) -> list[Pair]:
+    """`pairs` less every pair whose source or target sentence is one of `others`'."""
+    sources, targets = {s for s, _ in others}, {t for _, t in others}
+    return [p for p in pairs if p[0] not in sources and p[1] not in targets]
+
+
 def extra_training_pairs(extra: Sequence[Pair], test: Sequence[Pair], fraction: float,
                          seed: int) -> tuple[list[Pair], int]:
     """The extra pairs (those only the prefix filter dropped) that may join training: every pair
     sharing a source or a target sentence with `test` is dropped, and of the rest `round(fraction *
     n)` are kept, drawn in a seeded order and returned in input order. Returns (kept, dropped for
     sharing a test sentence)."""
-    sources, targets = {s for s, _ in test}, {t for _, t in test}
-    clean = [p for p in extra if p[0] not in sources and p[1] not in targets]
+    clean = sharing_no_sentence(extra, test)
     order = list(range(len(clean)))
     random.Random(seed).shuffle(order)
     chosen = set(order[:round(fraction * len(clean))])

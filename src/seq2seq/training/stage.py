@@ -13,7 +13,7 @@ import torch
 from seq2seq.checkpoint import save_checkpoint
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import TrainingPairs
-from seq2seq.data.split import grouped_split
+from seq2seq.data.split import grouped_split, sharing_no_sentence
 from seq2seq.data.text import tokenize
 from seq2seq.data.vocab import load_vocabs
 from seq2seq.device import make_deterministic, move, resolve_device, warn_if_emulated
@@ -44,8 +44,7 @@ def usable_extra(extra: list[Pair], valid: Sequence[Pair], cfg: TrainConfig, wor
         log.warning("%d extra training pairs (split.extra_fraction) go unused, as train.extra_per_epoch is 0, "
                     "though the vocabulary was learned from them too: set train.extra_per_epoch, or "
                     "split.extra_fraction=0", len(extra))
-    sources, targets = {s for s, _ in valid}, {t for _, t in valid}
-    kept = [p for p in extra if p[0] not in sources and p[1] not in targets]
+    kept = sharing_no_sentence(extra, valid)
     if len(kept) < len(extra) and workers.is_main:
         log.info("left out %d extra pairs that share a sentence with the validation slice", len(extra) - len(kept))
     return kept
