@@ -28,6 +28,22 @@ def test_round_trip_gives_the_same_logits_vocabularies_and_text(model, tmp_path)
     assert loaded.unseen_words("je suis froid .") == ["suis", "."]
 
 
+def test_a_reversed_encoder_travels_with_the_checkpoint_and_older_ones_read_forwards(model, tmp_path):
+    reversed_model = overfit(epochs=2, enc={"reverse": True})[0].eval()
+    save_checkpoint(tmp_path / "r.pt", reversed_model, SOURCE, TARGET, TEXT)
+    loaded = load_checkpoint(tmp_path / "r.pt").model
+    assert loaded.settings.reverse_source and loaded.encoder.reverse
+    src, lengths, tgt_in = torch.tensor([[4, 5, 6, 2]]), torch.tensor([4]), torch.tensor([[1, 4, 5]])
+    with torch.no_grad():
+        assert torch.equal(loaded(src, lengths, tgt_in), reversed_model(src, lengths, tgt_in))
+    # A checkpoint written before the setting existed has no such key: it reads left to right.
+    save_checkpoint(tmp_path / "m.pt", model, SOURCE, TARGET, TEXT)
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    del payload["settings"]["reverse_source"]
+    torch.save(payload, tmp_path / "old.pt")
+    assert not load_checkpoint(tmp_path / "old.pt").model.encoder.reverse
+
+
 def test_saving_twice_gives_the_same_bytes(model, tmp_path):
     save_checkpoint(tmp_path / "a.pt", model, SOURCE, TARGET, TEXT)
     save_checkpoint(tmp_path / "b.pt", model, SOURCE, TARGET, TEXT)

@@ -6,7 +6,7 @@ from seq2seq.data.vocab import PAD_ID
 from seq2seq.inference.search import greedy_search
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
-from seq2seq.model.encoder import Encoder
+from seq2seq.model.encoder import Encoder, reverse_rows
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 
 
@@ -44,6 +44,36 @@ def test_bidirectional_has_separate_backward_weights_and_state_ignores_padding()
     _, (h_padded, _) = enc(padded, torch.tensor([2]))
     _, (h_short, _) = enc(torch.tensor([[8, 2]]), torch.tensor([2]))
     assert torch.allclose(h_padded, h_short, atol=1e-6)
+
+
+def test_reverse_rows_reverses_each_rows_real_positions_and_leaves_padding():
+    assert reverse_rows(SRC, LENGTHS).tolist() == [[2, 7, 6, 5], [2, 8, PAD_ID, PAD_ID]]
+    assert reverse_rows(SRC[:1], LENGTHS[:1], padded=False).tolist() == [[2, 7, 6, 5]]
+    x = torch.randn(2, 4, 3)
+    assert torch.equal(reverse_rows(reverse_rows(x, LENGTHS), LENGTHS), x)
+    assert torch.equal(reverse_rows(x, LENGTHS)[1, :2], x[1, :2].flip(0))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_reversed_encoder_reads_each_sentence_last_token_first(layers):
+    torch.manual_seed(0)
+    rev = Encoder(20, 6, 8, layers, 0.0, False, reverse=True).eval()
+    plain = Encoder(20, 6, 8, layers, 0.0, False).eval()
+    plain.load_state_dict(rev.state_dict())  # the same weights: only the reading order differs
+    out, (h, c) = rev(SRC, LENGTHS)
+    assert torch.all(out[1, 2:] == 0)  # padding still produces no output
+    for row, sentence in enumerate([[5, 6, 7, 2], [8, 2]]):
+        backwards = torch.tensor([sentence[::-1]])
+        ref_out, (ref_h, ref_c) = plain(backwards, torch.tensor([len(sentence)]))
+        # Its outputs are in the source's order (position 0 is the first source token, read last)...
+        assert torch.allclose(out[row, :len(sentence)], ref_out[0].flip(0), atol=1e-6)
+        # ...and its final state is the state after reading the first source token.
+        assert torch.allclose(h[:, row], ref_h[:, 0], atol=1e-6) and torch.allclose(c[:, row], ref_c[:, 0], atol=1e-6)
+    # An unpadded batch (the plain flip) gives what the padded path gives each of its rows.
+    alone, _ = rev(SRC[:1], LENGTHS[:1])
+    assert torch.allclose(alone[0], out[0], atol=1e-6)
+    with pytest.raises(ValueError, match="unidirectional"):
+        Encoder(20, 6, 8, layers, 0.0, True, reverse=True)
 
 
 @pytest.mark.parametrize("enc_layers, enc_size, dec_layers, dec_size, identity", [

@@ -44,9 +44,9 @@ def test_batches_pad_and_shift_targets():
     assert sorted(i for chunk in shuffled for i in chunk) == list(range(len(EXAMPLES)))
 
 
-def overfit_model(bidirectional: bool = False, attention: str = "general", **dec) -> tuple[Seq2Seq, float]:
-    """The shared tiny model on PAIRS with this encoder direction, attention and decoder settings."""
-    return overfit(enc={"bidirectional": bidirectional}, dec={"attention": attention, **dec})
+def overfit_model(enc: dict, attention: str = "general", **dec) -> tuple[Seq2Seq, float]:
+    """The shared tiny model on PAIRS with these encoder settings, attention and decoder settings."""
+    return overfit(enc=enc, dec={"attention": attention, **dec})
 
 
 def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
@@ -60,12 +60,13 @@ def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
     assert chunks != bucketed_chunks(examples, 2, torch.Generator().manual_seed(1))
 
 
-@pytest.mark.parametrize("bidirectional, attention, dec", [
-    (False, "none", {}), (True, "general", {}), (False, "bahdanau", {"input_feeding": True}),
-    (False, "dot", {"input_feeding": True, "tie_embeddings": True, "embedding_size": 32}),
+@pytest.mark.parametrize("enc, attention, dec", [
+    ({}, "none", {}), ({"bidirectional": True}, "general", {}), ({}, "bahdanau", {"input_feeding": True}),
+    ({}, "dot", {"input_feeding": True, "tie_embeddings": True, "embedding_size": 32}),
+    ({"reverse": True}, "general", {"input_feeding": True}),  # decoded in padded batches: reversed per row
 ])
-def test_tiny_model_overfits_and_decodes_exactly(bidirectional, attention, dec):
-    model, loss = overfit_model(bidirectional, attention, **dec)
+def test_tiny_model_overfits_and_decodes_exactly(enc, attention, dec):
+    model, loss = overfit_model(enc, attention, **dec)
     assert loss < 0.05
     decoded = translate_ids(model, [s for s, _ in EXAMPLES], TARGET, 4, 10, torch.device("cpu"))
     assert decoded == [t for _, t in PAIRS]

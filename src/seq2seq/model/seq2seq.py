@@ -33,6 +33,7 @@ class ModelSettings:
     input_feeding: bool = False
     tie_embeddings: bool = False
     tie_source_embedding: bool = False  # the encoder reads with the target embedding (one joint vocabulary)
+    reverse_source: bool = False  # a unidirectional encoder reads each sentence last token first
 
 
 class Seq2Seq(nn.Module):
@@ -43,7 +44,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.settings = s
         self.encoder = Encoder(s.source_vocab_size, s.enc_embedding_size, s.enc_hidden_size,
-                               s.enc_num_layers, s.enc_dropout, s.bidirectional)
+                               s.enc_num_layers, s.enc_dropout, s.bidirectional, s.reverse_source)
         self.bridge = Bridge(s.enc_num_layers, self.encoder.output_size, s.dec_num_layers, s.dec_hidden_size)
         self.decoder = Decoder(s.target_vocab_size, s.dec_embedding_size, s.dec_hidden_size,
                                s.dec_num_layers, s.dec_dropout, self.encoder.output_size, s.attention,
