@@ -87,8 +87,6 @@ def test_load_params_errors(tmp_path: Path):
      r"decoder.attention=dot compares decoder states \(decoder.hidden_size 256\) with encoder outputs of size 512"),
     ({"encoder": {"tie_embeddings": True, "embedding_size": 128}},
      r"encoder.embedding_size \(128\) must equal decoder.embedding_size \(256\)"),
-    ({"encoder": {"reverse": True, "bidirectional": True}},
-     r"encoder.bidirectional=true reads both ways already: set one of them to false"),
 ])
 def test_checks_between_sections_fail_when_the_params_load(tmp_path: Path, changes, message):
     data = yaml.safe_load((REPO / "params.yaml").read_text())

@@ -2,11 +2,13 @@ import pytest
 import torch
 from torch import nn
 
+from seq2seq.config import DecoderConfig, EncoderConfig
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.inference.search import greedy_search
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.encoder import Encoder, reverse_rows
+from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 
 
@@ -277,3 +279,11 @@ def test_input_feeding_steps_by_hand_equal_nn_lstm_calls_and_their_gradients(lay
     assert len(grads_a) == len(grads_b) == len(list(model.parameters()))
     for a, b in [(out_a, out_b), (h_a, h_b), (c_a, c_b), *zip(grads_a, grads_b)]:
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_build_model_reverses_only_a_unidirectional_encoder():
+    dec = DecoderConfig(embedding_size=8, hidden_size=8)
+    assert build_model(EncoderConfig(hidden_size=8, reverse=True), dec, 20, 15).encoder.reverse
+    # `dvc exp run -S encoder.bidirectional=true` on a reversed default still runs: both ways, no reversal.
+    both = build_model(EncoderConfig(hidden_size=8, reverse=True, bidirectional=True), dec, 20, 15)
+    assert both.encoder.num_directions == 2 and not both.encoder.reverse and not both.settings.reverse_source

@@ -133,9 +133,9 @@ class EncoderConfig(_LSTMConfig):
     bidirectional: bool = _knob(False, "true or false",
         help='true: a second LSTM reads the sentence backwards (separate weights); outputs are concatenated.')
     reverse: bool = _knob(False, "true or false",
-        help='Unidirectional only: read each sentence from its last token to its first (Sutskever et al. '
-             "2014), so the state that starts the decoder is nearest the first words; attention sees the "
-             "source's order.")
+        help='Read each sentence from its last token to its first (Sutskever et al. 2014), so the state '
+             "that starts the decoder is nearest the first words; attention sees the source's order. Ignored "
+             "by a bidirectional encoder, which reads both ways.")
     tie_embeddings: bool = _knob(False, "true or false",
         help="Share the source embedding with the target embedding (three-way tying with the decoder's; "
              'needs vocab.joint and equal embedding sizes).')
@@ -312,9 +312,6 @@ def check_model(enc: EncoderConfig, dec: DecoderConfig) -> None:
         raise UserError(f"encoder.tie_embeddings shares the source embedding with the target embedding, so "
                         f"encoder.embedding_size ({enc.embedding_size}) must equal decoder.embedding_size "
                         f"({dec.embedding_size}): make them equal or set encoder.tie_embeddings=false.")
-    if enc.reverse and enc.bidirectional:
-        raise UserError("encoder.reverse makes a unidirectional encoder read right to left, but "
-                        "encoder.bidirectional=true reads both ways already: set one of them to false.")
     memory = enc.hidden_size * (2 if enc.bidirectional else 1)
     if dec.attention == "dot" and dec.hidden_size != memory:
         raise UserError(f"decoder.attention=dot compares decoder states (decoder.hidden_size {dec.hidden_size}) "

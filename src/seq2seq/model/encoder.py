@@ -26,7 +26,7 @@ class Encoder(nn.Module):
                  dropout: float, bidirectional: bool, reverse: bool = False):
         super().__init__()
         if reverse and bidirectional:
-            # Params are checked when they load (seq2seq.config.check_model); this guards direct use.
+            # build_model ignores encoder.reverse for a bidirectional encoder; this guards direct use.
             raise ValueError("a reversed encoder is unidirectional: a bidirectional one reads both ways already")
         self.reverse = reverse
         self.num_layers = num_layers

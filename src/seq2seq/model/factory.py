@@ -20,4 +20,6 @@ def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target
         dec_embedding_size=dec.embedding_size, dec_hidden_size=dec.hidden_size,
         dec_num_layers=dec.num_layers, dec_dropout=dec.dropout, attention=dec.attention,
         input_feeding=dec.input_feeding, tie_embeddings=dec.tie_embeddings,
-        tie_source_embedding=enc.tie_embeddings, reverse_source=enc.reverse))
+        tie_source_embedding=enc.tie_embeddings,
+        # A bidirectional encoder reads both ways already: encoder.reverse is for a unidirectional one.
+        reverse_source=enc.reverse and not enc.bidirectional))
