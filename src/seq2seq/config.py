@@ -123,7 +123,7 @@ class _LSTMConfig:
              "encoder's state when it does not fit the decoder.")
     num_layers: int = _knob(1, "an integer >= 1", _positive,
         help='Stacked LSTM layers (integer >= 1).')
-    dropout: float = _knob(0.3, "a number in [0, 1)", lambda v: 0 <= v < 1,
+    dropout: float = _knob(0.2, "a number in [0, 1)", lambda v: 0 <= v < 1,
         help="Dropout on embeddings and between layers (the decoder's also before its output layer), in [0, "
              '1).')
 
