@@ -76,11 +76,12 @@ def write_params(path: Path, **changes) -> Path:
 
 
 # Tiny test models keep the original architecture and plain training unless a test says otherwise:
-# the defaults (bidirectional, input feeding, tied embeddings, label smoothing, word dropout) are
-# each tested on their own, and memorising a few pairs exactly needs no regularisation.
+# the defaults (bidirectional, input feeding, tied embeddings, label smoothing, word dropout, the
+# weight average) are each tested on their own, and memorising a few pairs exactly needs no
+# regularisation.
 PLAIN_ENC = {"bidirectional": False}
 PLAIN_DEC = {"input_feeding": False, "tie_embeddings": False}
-PLAIN_TRAIN = {"label_smoothing": 0.0, "word_dropout": 0.0, "patience": 0}
+PLAIN_TRAIN = {"label_smoothing": 0.0, "word_dropout": 0.0, "patience": 0, "ema_decay": 0.0}
 
 # Six short pairs a tiny model learns by heart, and their word vocabularies.
 PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),

@@ -426,7 +426,7 @@ def test_ema_keeps_the_average_and_leaves_the_training_itself_alone():
     def run(ema: float) -> tuple[dict, dict, list[dict]]:
         torch.manual_seed(0)
         model = build_model(TINY_ENC, TINY_DEC, len(SOURCE), len(TARGET))
-        cfg = TrainConfig(epochs=3, batch_size=2, learning_rate=0.01, ema_decay=ema, **PLAIN_TRAIN)
+        cfg = TrainConfig(epochs=3, batch_size=2, learning_rate=0.01, **{**PLAIN_TRAIN, "ema_decay": ema})
         result = fit(model, EXAMPLES, ScoringSet.from_pairs(PAIRS[:2], SOURCE, TARGET), TARGET, cfg,
                      torch.device("cpu"), 8)
         return result.best_state, model.state_dict(), result.history
