@@ -214,8 +214,8 @@ class TrainConfig:
     ema_decay: float = _knob(0.999, "0 (off) or a number in [0.9, 1)", lambda v: v == 0 or 0.9 <= v < 1,
         help='Validate and keep a moving average of the weights (0: the raw weights): update n decays it by'
              ' min(ema_decay, (1 + n) / (10 + n)), so a decay in [0.9, 1) binds only after about'
-             ' 9 / (1 - decay) updates (the default\'s 1,453 updates never reach 0.999: the average'
-             ' spans about the last n / 9 updates).')
+             ' 9 / (1 - decay) updates (0.999: about 9,000); before that the average spans about the'
+             ' last n / 9 updates.')
     extra_per_epoch: int = _knob(2500, "an integer >= 0 (pairs per epoch; 0: none)", lambda v: v >= 0,
         help="Extra training pairs (split.extra_fraction) added to each epoch (integer >= 0): a fresh seeded "
              "draw each epoch, through all of them before any repeats; 0 trains on the split's pairs alone.")
