@@ -21,12 +21,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# pip byte-compiles the dependencies' files one at a time; compileall does it on every core
-# (docs/speed.md). Like pip, it skips files it cannot compile (torch ships tests in newer Python
-# syntax), so its exit status is ignored: .pyc files only save time.
+# No byte-compiling at install: pip would compile all 11,700 files of the dependencies, most of which
+# nothing here imports. Python caches a module's bytecode in the venv the first time it imports it
+# instead, and PYTHONDONTWRITEBYTECODE, which would stop that and recompile on every import, is
+# dropped for make's commands (docs/speed.md).
+unexport PYTHONDONTWRITEBYTECODE
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
-	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1 || true
 	touch $@
 
 repro: $(VENV)/.installed

@@ -1,3 +1,7 @@
+import unicodedata
+
+import pytest
+
 from seq2seq.config import load_params
 from seq2seq.data.text import PrepareStats, TextOptions, normalize, parse_line, prepare_pairs
 from tests.conftest import REPO
@@ -30,6 +34,33 @@ def test_normalize_apostrophes_dropped_or_kept():
 
 def test_normalize_keep_accents():
     assert normalize("Élève, été!", TextOptions(keep_accents=True)) == "élève été !"
+
+
+def reference_normalize(text, keep_accents, keep_apostrophes):
+    """The normalisation as the module's docstring states it, one character at a time."""
+    text = unicodedata.normalize("NFD", text.lower().strip().replace("œ", "oe").replace("æ", "ae")
+                                 .replace("\u2019", "'"))
+    if not keep_accents:
+        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    text = unicodedata.normalize("NFC", text).replace(".", " . ").replace("!", " ! ").replace("?", " ? ")
+    kept = "".join(ch if ch in ".!?" or (ch == "'" and keep_apostrophes)
+                   or (ch.isalpha() and (keep_accents or ch.isascii())) else " " for ch in text)
+    return " ".join(kept.split())
+
+
+@pytest.mark.parametrize("keep_accents", [False, True])
+@pytest.mark.parametrize("keep_apostrophes", [False, True])
+def test_normalize_matches_its_per_character_definition(keep_accents, keep_apostrophes):
+    # Every character up to U+2FFF (Latin, Greek, Cyrillic, combining marks, CJK radicals, symbols,
+    # more than the lookup table remembers) in sentences of 40, twice: once to fill the table, once
+    # to read it back.
+    chars = [chr(code) for code in range(32, 0x3000) if not 0xD800 <= code < 0xE000]
+    sentences = ["".join(chars[i:i + 40]) for i in range(0, len(chars), 40)]
+    sentences += ["Œuvre d\u2019Æsop, ça coûte 3 €! N\u0303o?", "  L'été   dernier... ", "ǅemal ﬁnit."]
+    options = TextOptions(keep_accents=keep_accents, keep_apostrophes=keep_apostrophes)
+    for _ in range(2):
+        for sentence in sentences:
+            assert normalize(sentence, options) == reference_normalize(sentence, keep_accents, keep_apostrophes)
 
 
 def test_normalize_drops_digits_and_symbols():

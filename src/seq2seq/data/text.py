@@ -8,9 +8,8 @@ optionally kept).
 from __future__ import annotations
 
 import logging
-import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,8 +18,6 @@ from seq2seq.fileio import Pair, write_json, write_pairs
 
 log = logging.getLogger("seq2seq.prepare")
 
-_PUNCT = re.compile(r"([.!?])")
-_SPACES = re.compile(r"\s+")
 # Ligatures do not decompose under NFD; the typographic apostrophe is the same letter as the ASCII one.
 _SPELLED_OUT = str.maketrans({"œ": "oe", "æ": "ae", "\u2019": "'"})
 
@@ -33,6 +30,43 @@ class TextOptions:
     keep_apostrophes: bool = False
 
 
+class _CharRule(dict):
+    """A `str.translate` table that applies `rule` (a character -> its replacement, None to drop
+    it) to each character the first time it is seen, then looks it up: the per-character loop runs
+    in C. It remembers at most `limit` characters, so text from a server's users cannot grow it
+    without bound; characters beyond that are decided anew each time."""
+
+    def __init__(self, rule: Callable[[str], str | None], limit: int = 4096):
+        super().__init__()
+        self.rule, self.limit = rule, limit
+
+    def __missing__(self, code: int) -> str | None:
+        value = self.rule(chr(code))
+        if len(self) < self.limit:
+            self[code] = value
+        return value
+
+
+# Accents are the combining marks NFD splits off.
+_NO_MARKS = _CharRule(lambda ch: None if unicodedata.category(ch) == "Mn" else ch)
+_KEPT: dict[tuple[bool, bool], _CharRule] = {}
+
+
+def _kept(options: TextOptions) -> _CharRule:
+    """`.!?` get a space on each side; letters (any script when accents are kept, ASCII otherwise)
+    stay, apostrophes too when kept; every other character becomes a space."""
+    key = (options.keep_accents, options.keep_apostrophes)
+    if key not in _KEPT:
+        def rule(ch: str) -> str:
+            if ch in ".!?":
+                return f" {ch} "
+            if ch == "'" and options.keep_apostrophes:
+                return ch
+            return ch if ch.isalpha() and (options.keep_accents or ch.isascii()) else " "
+        _KEPT[key] = _CharRule(rule)
+    return _KEPT[key]
+
+
 def normalize(text: str, options: TextOptions = TextOptions()) -> str:
     """Return `text` lowercased, accents folded, `.!?` spaced out, other non-letters dropped.
 
@@ -41,19 +75,8 @@ def normalize(text: str, options: TextOptions = TextOptions()) -> str:
     """
     text = unicodedata.normalize("NFD", text.lower().strip().translate(_SPELLED_OUT))
     if not options.keep_accents:
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
-    text = unicodedata.normalize("NFC", text)
-    text = _PUNCT.sub(r" \1 ", text)
-    # Keep letters (any script when accents are kept, ASCII otherwise) and the split-off punctuation.
-    kept = []
-    for ch in text:
-        if ch in ".!?" or (ch == "'" and options.keep_apostrophes):
-            kept.append(ch)
-        elif ch.isalpha() and (options.keep_accents or ch.isascii()):
-            kept.append(ch)
-        else:
-            kept.append(" ")
-    return _SPACES.sub(" ", "".join(kept)).strip()
+        text = text.translate(_NO_MARKS)
+    return " ".join(unicodedata.normalize("NFC", text).translate(_kept(options)).split())
 
 
 def tokenize(sentence: str) -> list[str]:
