@@ -26,17 +26,22 @@ $(BIN)/python:
 # instead, and PYTHONDONTWRITEBYTECODE, which would stop that and recompile on every import, is
 # dropped for make's commands (docs/speed.md).
 unexport PYTHONDONTWRITEBYTECODE
+# The pipeline's packages for repro; those and the test extras (pytest, ruff, selenium) for the rest.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
+	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
+	touch $(VENV)/.installed $@
 
 repro: $(VENV)/.installed
 	$(BIN)/dvc repro
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-lint: $(VENV)/.installed
+lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src stages tests
 
 # params.yaml and docs/params.md from src/seq2seq/config.py, the one home of every default.
@@ -44,7 +49,7 @@ params: $(VENV)/.installed
 	$(BIN)/python -m seq2seq.paramsdoc
 
 # On a machine with a CUDA GPU: the CUDA tests, then the bench in fp32 and bf16 (docs/speed.md).
-gpu-check: $(VENV)/.installed
+gpu-check: $(VENV)/.installed-test
 	$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'no CUDA GPU visible')"
 	$(BIN)/python -m pytest -v tests/test_cuda.py
 	$(BIN)/seq2seq bench --device cuda --precision fp32
