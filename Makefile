@@ -21,19 +21,20 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# No byte-compiling at install: pip would compile all 11,700 files of the dependencies, most of which
+# No byte-compiling at install: pip would compile every file of the dependencies, most of which
 # nothing here imports. Python caches a module's bytecode in the venv the first time it imports it
 # instead, and PYTHONDONTWRITEBYTECODE, which would stop that and recompile on every import, is
 # dropped for make's commands (docs/speed.md).
 unexport PYTHONDONTWRITEBYTECODE
-# The pipeline's packages for repro; those and the test extras (pytest, ruff, selenium) for the rest.
+# The pipeline's packages for repro; the test extras (pytest, ruff, selenium, psutil) on top for the
+# rest, after them, so that `make -j` never runs two pip installs into the venv at once.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --no-compile -e '.[test]'
-	touch $(VENV)/.installed $@
+	touch $@
 
 repro: $(VENV)/.installed
 	$(BIN)/dvc repro

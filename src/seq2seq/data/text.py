@@ -33,8 +33,9 @@ class TextOptions:
 class _CharRule(dict):
     """A `str.translate` table that applies `rule` (a character -> its replacement, None to drop
     it) to each character the first time it is seen, then looks it up: the per-character loop runs
-    in C. It remembers at most `limit` characters, so text from a server's users cannot grow it
-    without bound; characters beyond that are decided anew each time."""
+    in C. It remembers the first `limit` characters it sees, so text from a server's users cannot
+    grow it without bound; others are decided anew each time (as fast as the plain loop, and as
+    right)."""
 
     def __init__(self, rule: Callable[[str], str | None], limit: int = 4096):
         super().__init__()
@@ -55,14 +56,15 @@ _KEPT: dict[tuple[bool, bool], _CharRule] = {}
 def _kept(options: TextOptions) -> _CharRule:
     """`.!?` get a space on each side; letters (any script when accents are kept, ASCII otherwise)
     stay, apostrophes too when kept; every other character becomes a space."""
-    key = (options.keep_accents, options.keep_apostrophes)
+    keep_accents, keep_apostrophes = options.keep_accents, options.keep_apostrophes
+    key = (keep_accents, keep_apostrophes)
     if key not in _KEPT:
         def rule(ch: str) -> str:
             if ch in ".!?":
                 return f" {ch} "
-            if ch == "'" and options.keep_apostrophes:
+            if ch == "'" and keep_apostrophes:
                 return ch
-            return ch if ch.isalpha() and (options.keep_accents or ch.isascii()) else " "
+            return ch if ch.isalpha() and (keep_accents or ch.isascii()) else " "
         _KEPT[key] = _CharRule(rule)
     return _KEPT[key]
 
