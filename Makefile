@@ -26,8 +26,8 @@ $(BIN)/python:
 # instead, and PYTHONDONTWRITEBYTECODE, which would stop that and recompile on every import, is
 # dropped for make's commands (docs/speed.md).
 unexport PYTHONDONTWRITEBYTECODE
-# The pipeline's packages for repro; the test extras (pytest, ruff, selenium, psutil) on top for the
-# rest, after them, so that `make -j` never runs two pip installs into the venv at once.
+# repro needs the pipeline's packages; test, lint and gpu-check also the test extras (pytest, ruff,
+# selenium, psutil), installed after them so that `make -j` never runs two pip installs at once.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $@
