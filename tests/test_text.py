@@ -53,7 +53,7 @@ def reference_normalize(text, keep_accents, keep_apostrophes):
 @pytest.fixture
 def empty_tables(monkeypatch):
     """normalize's lookup tables as a fresh process has them: nothing remembered yet."""
-    monkeypatch.setattr(text, "_KEPT", {})
+    monkeypatch.setattr(text, "_KEPT", {flags: text._CharRule(table.rule) for flags, table in text._KEPT.items()})
     monkeypatch.setattr(text, "_NO_MARKS", text._CharRule(text._NO_MARKS.rule))
 
 

@@ -11,6 +11,8 @@ import logging
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
+from itertools import product
 from pathlib import Path
 
 from seq2seq.errors import UserError
@@ -48,25 +50,20 @@ class _CharRule(dict):
         return value
 
 
-# Accents are the combining marks NFD splits off.
-_NO_MARKS = _CharRule(lambda ch: None if unicodedata.category(ch) == "Mn" else ch)
-_KEPT: dict[tuple[bool, bool], _CharRule] = {}
-
-
-def _kept(options: TextOptions) -> _CharRule:
+def _kept_char(keep_accents: bool, keep_apostrophes: bool, ch: str) -> str:
     """`.!?` get a space on each side; letters (any script when accents are kept, ASCII otherwise)
     stay, apostrophes too when kept; every other character becomes a space."""
-    keep_accents, keep_apostrophes = options.keep_accents, options.keep_apostrophes
-    key = (keep_accents, keep_apostrophes)
-    if key not in _KEPT:
-        def rule(ch: str) -> str:
-            if ch in ".!?":
-                return f" {ch} "
-            if ch == "'" and keep_apostrophes:
-                return ch
-            return ch if ch.isalpha() and (keep_accents or ch.isascii()) else " "
-        _KEPT[key] = _CharRule(rule)
-    return _KEPT[key]
+    if ch in ".!?":
+        return f" {ch} "
+    if ch == "'" and keep_apostrophes:
+        return ch
+    return ch if ch.isalpha() and (keep_accents or ch.isascii()) else " "
+
+
+# Accents are the combining marks NFD splits off.
+_NO_MARKS = _CharRule(lambda ch: None if unicodedata.category(ch) == "Mn" else ch)
+# One table per (keep_accents, keep_apostrophes).
+_KEPT = {flags: _CharRule(partial(_kept_char, *flags)) for flags in product((False, True), repeat=2)}
 
 
 def normalize(text: str, options: TextOptions = TextOptions()) -> str:
@@ -78,7 +75,8 @@ def normalize(text: str, options: TextOptions = TextOptions()) -> str:
     text = unicodedata.normalize("NFD", text.lower().strip().translate(_SPELLED_OUT))
     if not options.keep_accents:
         text = text.translate(_NO_MARKS)
-    return " ".join(unicodedata.normalize("NFC", text).translate(_kept(options)).split())
+    kept = _KEPT[options.keep_accents, options.keep_apostrophes]
+    return " ".join(unicodedata.normalize("NFC", text).translate(kept).split())
 
 
 def tokenize(sentence: str) -> list[str]:
