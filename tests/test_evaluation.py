@@ -8,6 +8,7 @@ import torch
 from seq2seq.checkpoint import save_checkpoint
 from seq2seq.config import EvaluateConfig
 from seq2seq.evaluation.breakdown import breakdown
+from seq2seq.evaluation.metrics import sentence_statistics
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.evaluation.stage import EvaluationOutputs, evaluate_file
 from seq2seq.fileio import write_pairs
@@ -79,7 +80,7 @@ def test_report_groups_by_length_and_novelty():
     references = [["x y"], ["x y z w v"], ["x q"], ["p q r s t"]]
     # Right for the first two sources, wholly wrong (no shared character) for the last two.
     hypotheses = ["x y", "x y z w v", "m", "m"]
-    table = breakdown(sources, hypotheses, references, known_words={"a", "b", "c", "d", "e"})
+    table = breakdown(sources, sentence_statistics(hypotheses, references), known_words={"a", "b", "c", "d", "e"})
     rows = {r.group: (r.sentences, r.bleu, r.chrf) for r in table.itertuples()}
     assert list(rows) == ["1-3 tokens", "4-5 tokens", "10+ tokens", "all words seen", "unseen word"]
     assert rows["1-3 tokens"][0] == 2 and rows["4-5 tokens"] == (1, 100.0, 100.0)

@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
+import sacrebleu
 
-from seq2seq.evaluation.metrics import corpus_scores, reference_streams
+from seq2seq.evaluation.metrics import SentenceStatistics, corpus_scores, reference_streams
 from seq2seq.evaluation.stage import sample_rows
 
 
@@ -31,6 +33,26 @@ def test_every_reference_counts_and_each_sentence_only_its_own():
     # Sentence 2's hypothesis equals sentence 1's second reference only: it must not score.
     mixed = corpus_scores(["a b c d", "a b c d"], [["x y z w", "a b c d"], ["e f g h"]])
     assert mixed["bleu"] < 80.0
+
+
+def test_scores_summed_from_sentence_statistics_equal_sacrebleus_own():
+    # Partial matches, a varying number of references, an empty output: any group of the sentences
+    # scored from the statistics extracted once must equal sacrebleu scoring that group afresh.
+    hyps = ["i am cold .", "you are tall .", "he is here now .", "", "we are late , sorry .", "she is ."]
+    refs = [["i am cold ."], ["you are very tall .", "you re tall ."], ["he is here ."], ["no ."],
+            ["we are late .", "we re late .", "sorry , we are late ."], ["she is out ."]]
+    groups = [np.ones(6, bool), np.array([1, 0, 1, 0, 1, 0], bool), np.array([0, 1, 1, 1, 0, 1], bool),
+              np.array([0, 0, 0, 0, 1, 0], bool)]
+    for name in ("bleu", "chrf"):
+        stats = SentenceStatistics(name, hyps, refs)
+        for rows in groups:
+            picked = [i for i in range(6) if rows[i]]
+            metric = sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
+            own = metric.corpus_score([hyps[i] for i in picked], reference_streams([refs[i] for i in picked]))
+            assert stats.score(rows) == own.score
+            if rows.all():
+                assert stats.signature == str(metric.get_signature()) and "nrefs:var" in stats.signature
+                assert 0 < stats.score() < 100
 
 
 def test_reference_streams_pad_with_none():

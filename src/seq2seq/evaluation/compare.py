@@ -18,7 +18,8 @@ import yaml
 
 from seq2seq.config import SECTIONS
 from seq2seq.errors import UserError
-from seq2seq.evaluation.significance import METRICS, NAMES, MetricComparison, compare_metric, verdict
+from seq2seq.evaluation.metrics import METRICS
+from seq2seq.evaluation.significance import NAMES, MetricComparison, compare_metric, verdict
 from seq2seq.evaluation.translations import Translations, parse
 
 log = logging.getLogger("seq2seq.compare")

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from seq2seq.data.vocab import PAD_ID
 
 BOOTSTRAP_SEED = 12345  # sacrebleu's default seed for its bootstrap
+METRICS = ("bleu", "chrf")
 
 
 class _SmoothedLoss(torch.autograd.Function):
@@ -76,41 +77,76 @@ def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | No
     return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
 
 
-def bootstrap_ci95(metric: Metric, hypotheses: list[str], streams: list[list[str | None]],
-                   n_samples: int, seed: int = BOOTSTRAP_SEED) -> float:
-    """Half-width of the 95% confidence interval of `metric`'s corpus score by bootstrap resampling
-    of the sentences, as sacrebleu's own `--confidence` does (the 2.5th to 97.5th percentile).
+def make_metric(name: str) -> Metric:
+    """sacrebleu's BLEU (`bleu`) or chrF (`chrf`), configured as every score here computes it. Our
+    text is already normalised and tokenised; `force` silences BLEU's warning about that."""
+    return sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
 
-    sacrebleu's `corpus_score(n_bootstrap=...)` fails for chrF (float32 statistics) and seeds from
-    an environment variable; this resamples the same sentence statistics with its own seed and sums
-    them as one integer matrix product: (n_samples, sentences) counts @ (sentences, stats).
-    """
-    if n_samples < 40:
-        raise ValueError(f"the 2.5th and 97.5th percentiles need at least 40 resamples, got {n_samples}")
-    stats = np.asarray(metric._extract_corpus_statistics(hypotheses, streams), dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(len(stats), np.full(len(stats), 1.0 / len(stats)), size=n_samples)
-    scores = np.sort([metric._compute_score_from_stats(row).score for row in counts @ stats])
-    low = n_samples // 40
-    return float(0.5 * (scores[n_samples - low - 1] - scores[low]))
+
+def score_from_sum(metric: Metric, summed: np.ndarray) -> float:
+    """The corpus score (0-100) from statistics summed over sentences, (stats,): handed to sacrebleu
+    as Python integers, as its own `corpus_score` sums them."""
+    return float(metric._compute_score_from_stats([int(v) for v in np.rint(summed)]).score)
+
+
+class SentenceStatistics:
+    """One metric's sacrebleu statistics for each sentence against all of its references: for BLEU,
+    n-gram matches clipped by the most any reference allows, n-gram totals, the output's length and
+    the closest reference length; for chrF, character n-gram counts against the best reference.
+
+    Extracting them (the n-grams of every sentence) is the costly part of scoring; they are
+    extracted once, and the score of the corpus, of any group of its sentences or of a bootstrap
+    resample sums rows of them. sacrebleu's `corpus_score` computes the same sums, so every score
+    equals its own (a test checks)."""
+
+    def __init__(self, name: str, hypotheses: Sequence[str], references: Sequence[Sequence[str]]):
+        if not hypotheses:
+            raise ValueError("no sentences to score")
+        self.metric = make_metric(name)
+        stats = self.metric._extract_corpus_statistics(list(hypotheses), reference_streams(references))
+        self.rows = np.asarray(stats, dtype=np.int64).reshape(len(hypotheses), -1)  # (sentences, stats)
+        self.signature = str(self.metric.get_signature())  # after extraction: it names the reference count
+
+    def score(self, rows: np.ndarray | slice = slice(None)) -> float:
+        """The corpus score of the sentences `rows` selects (a boolean mask or indices; all by default)."""
+        return score_from_sum(self.metric, self.rows[rows].sum(0))
+
+    def ci95(self, n_samples: int, seed: int = BOOTSTRAP_SEED) -> float:
+        """Half-width of the 95% confidence interval of the corpus score by bootstrap resampling of
+        the sentences, as sacrebleu's own `--confidence` does (the 2.5th to 97.5th percentile).
+
+        sacrebleu's `corpus_score(n_bootstrap=...)` fails for chrF (float32 statistics) and seeds from
+        an environment variable; this resamples the same statistics with its own seed and sums them
+        as one integer matrix product: (n_samples, sentences) counts @ (sentences, stats).
+        """
+        if n_samples < 40:
+            raise ValueError(f"the 2.5th and 97.5th percentiles need at least 40 resamples, got {n_samples}")
+        n = len(self.rows)
+        counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_samples)
+        scores = np.sort([score_from_sum(self.metric, row) for row in counts @ self.rows])
+        low = n_samples // 40
+        return float(0.5 * (scores[n_samples - low - 1] - scores[low]))
+
+
+def sentence_statistics(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                        names: Sequence[str] = METRICS) -> dict[str, SentenceStatistics]:
+    """Each metric's statistics of the hypotheses, each against all of its references."""
+    return {name: SentenceStatistics(name, hypotheses, references) for name in names}
+
+
+def summarise(stats: dict[str, SentenceStatistics], n_bootstrap: int = 0) -> dict[str, float | str]:
+    """Each metric's corpus score rounded to 4 places (`bleu`, `chrf`) and its sacrebleu signature
+    (`bleu_signature`, ...); with `n_bootstrap` (0, or at least 40) also the half-width of its 95%
+    confidence interval (`bleu_ci95`, ...; see `SentenceStatistics.ci95`)."""
+    out: dict[str, float | str] = {name: round(s.score(), 4) for name, s in stats.items()}
+    out.update((f"{name}_signature", s.signature) for name, s in stats.items())
+    if n_bootstrap:
+        out.update((f"{name}_ci95", round(s.ci95(n_bootstrap), 4)) for name, s in stats.items())
+    return out
 
 
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
                   n_bootstrap: int = 0) -> dict[str, float | str]:
     """sacrebleu corpus BLEU and chrF (0-100) of hypotheses, each against all of its references,
-    with the signatures that say how they were computed.
-
-    With `n_bootstrap` (0, or at least 40), also `bleu_ci95` and `chrf_ci95` (see `bootstrap_ci95`).
-    """
-    # Our text is already normalised and tokenised; `force` silences sacrebleu's warning about that.
-    bleu = sacrebleu.metrics.BLEU(force=True)
-    chrf = sacrebleu.metrics.CHRF()
-    hyps, streams = list(hypotheses), reference_streams(references)
-    out: dict[str, float | str] = {
-        "bleu": round(bleu.corpus_score(hyps, streams).score, 4),
-        "chrf": round(chrf.corpus_score(hyps, streams).score, 4),
-        "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
-    if n_bootstrap and hyps:
-        out["bleu_ci95"] = round(bootstrap_ci95(bleu, hyps, streams, n_bootstrap), 4)
-        out["chrf_ci95"] = round(bootstrap_ci95(chrf, hyps, streams, n_bootstrap), 4)
-    return out
+    with the signatures that say how they were computed (see `summarise`)."""
+    return summarise(sentence_statistics(hypotheses, references), n_bootstrap)

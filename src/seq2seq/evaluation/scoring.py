@@ -12,7 +12,7 @@ import torch
 
 from seq2seq.data.batching import Example, batches, encode_pairs, encode_source
 from seq2seq.data.vocab import PAD_ID, Vocab
-from seq2seq.evaluation.metrics import corpus_scores, sequence_loss
+from seq2seq.evaluation.metrics import SentenceStatistics, sentence_statistics, sequence_loss, summarise
 from seq2seq.fileio import Pair
 from seq2seq.inference.search import translate_ids
 from seq2seq.model.seq2seq import Seq2Seq
@@ -67,6 +67,7 @@ class Evaluation:
     metrics: dict[str, float]  # flat numbers, rounded so that diffs stay stable
     hypotheses: list[str]  # translations of the distinct sources, in ScoringSet order
     signatures: dict[str, str]  # how sacrebleu computed BLEU and chrF
+    stats: dict[str, SentenceStatistics]  # BLEU's and chrF's, of each hypothesis: for scores of groups
 
 
 def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: int, max_len: int,
@@ -80,14 +81,15 @@ def evaluate_model(model: Seq2Seq, data: ScoringSet, target: Vocab, batch_size: 
     loss, accuracy = teacher_forced_scores(model, data.examples, batch_size, device)
     hypotheses = translate_ids(model, data.source_ids, target, batch_size, max_len, device,
                                beam_size=beam_size, length_penalty=length_penalty)
-    scores = corpus_scores(hypotheses, data.references, n_bootstrap)
-    single = corpus_scores([hypotheses[i] for i in data.pair_source], [[r] for r in data.pair_references])
+    stats = sentence_statistics(hypotheses, data.references)
+    scores = summarise(stats, n_bootstrap)
+    single = SentenceStatistics("bleu", [hypotheses[i] for i in data.pair_source], [[r] for r in data.pair_references])
     exact = sum(h in refs for h, refs in zip(hypotheses, data.references)) / max(len(hypotheses), 1)
     metrics = {"loss": round(loss, 4), "perplexity": round(math.exp(min(loss, 50.0)), 4),
                "token_accuracy": round(accuracy, 4), "exact_match": round(exact, 4),
-               "bleu_single_ref": single["bleu"], "n_test": len(data.sources),
+               "bleu_single_ref": round(single.score(), 4), "n_test": len(data.sources),
                "n_references": len(data.examples)}
     metrics.update((k, v) for k, v in scores.items() if not k.endswith("_signature"))
     signatures = {"bleu_signature": scores["bleu_signature"], "chrf_signature": scores["chrf_signature"],
-                  "bleu_single_ref_signature": single["bleu_signature"]}
-    return Evaluation(metrics, hypotheses, signatures)
+                  "bleu_single_ref_signature": single.signature}
+    return Evaluation(metrics, hypotheses, signatures, stats)

@@ -25,35 +25,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import sacrebleu
 from sacrebleu.metrics.base import Metric
 
-from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, reference_streams
+from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, SentenceStatistics, make_metric, score_from_sum
 
-METRICS = ("bleu", "chrf")
 NAMES = {"bleu": "BLEU", "chrf": "chrF"}
 CHUNK = 1000  # resamples or trials scored per matrix product, to bound memory
 
 
-def make_metric(name: str) -> Metric:
-    """The sacrebleu metric `name` configured as `seq2seq.evaluation.metrics.corpus_scores` configures it."""
-    return sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
-
-
-def sentence_stats(metric: Metric, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> np.ndarray:
-    """Sufficient statistics of each sentence against all of its references: (sentences, stats)."""
-    stats = metric._extract_corpus_statistics(list(hypotheses), reference_streams(references))
-    return np.asarray(stats, dtype=np.int64).reshape(len(hypotheses), -1)
-
-
-def corpus_score(metric: Metric, summed: np.ndarray) -> float:
-    """The corpus score (0-100) from statistics summed over sentences: (stats,)."""
-    return float(metric._compute_score_from_stats(np.rint(summed).astype(np.int64)).score)
-
-
 def _scores(metric: Metric, summed: np.ndarray) -> np.ndarray:
     """Corpus scores of each row of summed statistics: (rows, stats) -> (rows,)."""
-    return np.array([corpus_score(metric, row) for row in summed])
+    return np.array([score_from_sum(metric, row) for row in summed])
 
 
 def _chunks(total: int):
@@ -142,10 +124,10 @@ def compare_metric(name: str, hypotheses_a: Sequence[Sequence[str]], hypotheses_
     if n_bootstrap < 40 or n_trials < 1:
         raise ValueError(f"need at least 40 resamples and 1 trial, got {n_bootstrap} and {n_trials}")
     metric = make_metric(name)
-    runs_a = [sentence_stats(metric, h, references) for h in hypotheses_a]
-    runs_b = [sentence_stats(metric, h, references) for h in hypotheses_b]
-    raw_a = [corpus_score(metric, r.sum(0)) for r in runs_a]  # unrounded: the tests compare these
-    raw_b = [corpus_score(metric, r.sum(0)) for r in runs_b]
+    runs_a = [SentenceStatistics(name, h, references).rows for h in hypotheses_a]
+    runs_b = [SentenceStatistics(name, h, references).rows for h in hypotheses_b]
+    raw_a = [score_from_sum(metric, r.sum(0)) for r in runs_a]  # unrounded: the tests compare these
+    raw_b = [score_from_sum(metric, r.sum(0)) for r in runs_b]
     observed = float(np.mean(raw_b)) - float(np.mean(raw_a))
     a_runs, b_runs = tuple(round(x, 4) for x in raw_a), tuple(round(x, 4) for x in raw_b)
     a, b = round(float(np.mean(a_runs)), 4), round(float(np.mean(b_runs)), 4)

@@ -105,7 +105,7 @@ def evaluate_file(model_path: Path | Sequence[Path], test_path: Path, out: Evalu
     # Novelty as the checkpoint knows it (its training words), so this stage needs no training split.
     unseen = {w for s in data.sources for w in loaded.unseen_words(s)}
     known = {w for s in data.sources for w in tokenize(s)} - unseen
-    write_report(out.report, breakdown(data.sources, result.hypotheses, data.references, known))
+    write_report(out.report, breakdown(data.sources, result.stats, known))
     with autocast(device, precision):
         write_heatmaps(out.attention, loaded, data, cfg.attention_plots, cfg.max_output_length, cfg.beam_size,
                        cfg.length_penalty, device)
