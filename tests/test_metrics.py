@@ -55,6 +55,33 @@ def test_scores_summed_from_sentence_statistics_equal_sacrebleus_own():
                 assert 0 < stats.score() < 100
 
 
+def test_bootstrap_half_width_equals_sacrebleu_on_the_resampled_corpora():
+    # Each resample draws the sentences with replacement; scoring each drawn corpus afresh with
+    # sacrebleu and taking the 2nd and 39th of 40 sorted scores (sacrebleu's 2.5th and 97.5th
+    # percentiles) must give the interval the summed statistics give.
+    hyps = ["i am cold .", "you are tall .", "he is here now .", "we are late , sorry .", "she is .", "xx"]
+    refs = [["i am cold ."], ["you are very tall .", "you re tall ."], ["he is here ."],
+            ["we are late .", "sorry , we are late ."], ["she is out ."], ["they are ."]]
+    n, seed = 40, 7
+    draws = np.random.default_rng(seed).multinomial(6, np.full(6, 1 / 6), size=n)
+    for name in ("bleu", "chrf"):
+        scores = []
+        for row in draws:
+            picked = [i for i in range(6) for _ in range(row[i])]
+            metric = sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
+            drawn = metric.corpus_score([hyps[i] for i in picked], reference_streams([refs[i] for i in picked]))
+            scores.append(drawn.score)
+        scores.sort()
+        assert SentenceStatistics(name, hyps, refs).ci95(n, seed) == 0.5 * (scores[n - 2] - scores[1]) > 0
+
+
+def test_statistics_need_one_reference_list_per_hypothesis():
+    with pytest.raises(ValueError, match="2 hypotheses and 1 reference lists"):
+        SentenceStatistics("bleu", ["a b", "c d"], [["a b"]])
+    with pytest.raises(ValueError, match="unknown metric 'blue'"):
+        SentenceStatistics("blue", ["a b"], [["a b"]])
+
+
 def test_reference_streams_pad_with_none():
     assert reference_streams([["a", "b"], ["c"]]) == [["a", "c"], ["b", None]]
 

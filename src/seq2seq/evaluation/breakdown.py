@@ -30,6 +30,9 @@ def breakdown(sources: Sequence[str], stats: Mapping[str, SentenceStatistics],
     without; each with its sentence count and multi-reference corpus BLEU and chrF, summed from the
     sentences' statistics `stats` (`bleu` and `chrf`, one row per source in order). Empty groups are
     left out; all rows together cover every source twice (once by length, once by novelty)."""
+    if any(len(s.rows) != len(sources) for s in stats.values()):
+        raise ValueError(f"need one row of statistics per source: {len(sources)} sources, "
+                         f"{', '.join(f'{len(s.rows)} {name} rows' for name, s in stats.items())}")
     words = [tokenize(s) for s in sources]
     length = np.array([_length_label(len(w)) for w in words])
     novelty = np.array(["unseen word" if any(t not in known_words for t in w) else "all words seen" for w in words])

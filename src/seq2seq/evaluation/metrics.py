@@ -80,6 +80,8 @@ def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | No
 def make_metric(name: str) -> Metric:
     """sacrebleu's BLEU (`bleu`) or chrF (`chrf`), configured as every score here computes it. Our
     text is already normalised and tokenised; `force` silences BLEU's warning about that."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}: expected one of {', '.join(METRICS)}")
     return sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
 
 
@@ -100,11 +102,12 @@ class SentenceStatistics:
     equals its own (a test checks)."""
 
     def __init__(self, name: str, hypotheses: Sequence[str], references: Sequence[Sequence[str]]):
-        if not hypotheses:
-            raise ValueError("no sentences to score")
+        if not hypotheses or len(hypotheses) != len(references):
+            raise ValueError(f"need one list of references per hypothesis, and at least one: got "
+                             f"{len(hypotheses)} hypotheses and {len(references)} reference lists")
         self.metric = make_metric(name)
         stats = self.metric._extract_corpus_statistics(list(hypotheses), reference_streams(references))
-        self.rows = np.asarray(stats, dtype=np.int64).reshape(len(hypotheses), -1)  # (sentences, stats)
+        self.rows = np.asarray(stats, dtype=np.int64)  # (sentences, stats)
         self.signature = str(self.metric.get_signature())  # after extraction: it names the reference count
 
     def score(self, rows: np.ndarray | slice = slice(None)) -> float:
@@ -148,5 +151,6 @@ def summarise(stats: dict[str, SentenceStatistics], n_bootstrap: int = 0) -> dic
 def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
                   n_bootstrap: int = 0) -> dict[str, float | str]:
     """sacrebleu corpus BLEU and chrF (0-100) of hypotheses, each against all of its references,
-    with the signatures that say how they were computed (see `summarise`)."""
+    with the signatures that say how they were computed (see `summarise`): for callers that need
+    the scores only, not the sentences' statistics."""
     return summarise(sentence_statistics(hypotheses, references), n_bootstrap)

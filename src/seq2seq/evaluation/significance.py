@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from sacrebleu.metrics.base import Metric
 
-from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, SentenceStatistics, make_metric, score_from_sum
+from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, SentenceStatistics, score_from_sum
 
 NAMES = {"bleu": "BLEU", "chrf": "chrF"}
 CHUNK = 1000  # resamples or trials scored per matrix product, to bound memory
@@ -123,11 +123,11 @@ def compare_metric(name: str, hypotheses_a: Sequence[Sequence[str]], hypotheses_
     """
     if n_bootstrap < 40 or n_trials < 1:
         raise ValueError(f"need at least 40 resamples and 1 trial, got {n_bootstrap} and {n_trials}")
-    metric = make_metric(name)
-    runs_a = [SentenceStatistics(name, h, references).rows for h in hypotheses_a]
-    runs_b = [SentenceStatistics(name, h, references).rows for h in hypotheses_b]
-    raw_a = [score_from_sum(metric, r.sum(0)) for r in runs_a]  # unrounded: the tests compare these
-    raw_b = [score_from_sum(metric, r.sum(0)) for r in runs_b]
+    stats_a = [SentenceStatistics(name, h, references) for h in hypotheses_a]
+    stats_b = [SentenceStatistics(name, h, references) for h in hypotheses_b]
+    metric, runs_a, runs_b = stats_a[0].metric, [s.rows for s in stats_a], [s.rows for s in stats_b]
+    raw_a = [s.score() for s in stats_a]  # unrounded: the tests compare these
+    raw_b = [s.score() for s in stats_b]
     observed = float(np.mean(raw_b)) - float(np.mean(raw_a))
     a_runs, b_runs = tuple(round(x, 4) for x in raw_a), tuple(round(x, 4) for x in raw_b)
     a, b = round(float(np.mean(a_runs)), 4), round(float(np.mean(b_runs)), 4)
