@@ -272,6 +272,11 @@ def test_translate_ids_searches_with_a_beam_above_one(checkpoint):
     for beam in (1, 3):
         assert translate_ids(loaded.model, sources, loaded.target, 3, 10, cpu, beam_size=beam) == \
             [t for _, t in PAIRS]
+    # Longest first, in batches of two: the batches are cut from the sources sorted by length, and
+    # every translation still comes back in the order of the sources.
+    longest_first = [3, 0, 1, 2]
+    assert translate_ids(loaded.model, [sources[i] for i in longest_first], loaded.target, 2, 10, cpu,
+                         beam_size=3) == [PAIRS[i][1] for i in longest_first]
     src, lengths = pad_sources(sources)
     assert translate_ids(loaded.model, sources, loaded.target, 4, 3, cpu, beam_size=1) == \
         [" ".join(loaded.target.decode(row)) for row in greedy_search(loaded.model, src, lengths, 3).tolist()]
