@@ -272,14 +272,30 @@ def test_translate_ids_searches_with_a_beam_above_one(checkpoint):
     for beam in (1, 3):
         assert translate_ids(loaded.model, sources, loaded.target, 3, 10, cpu, beam_size=beam) == \
             [t for _, t in PAIRS]
-    # Longest first, in batches of two: the batches are cut from the sources sorted by length, and
-    # every translation still comes back in the order of the sources.
-    longest_first = [3, 0, 1, 2]
-    assert translate_ids(loaded.model, [sources[i] for i in longest_first], loaded.target, 2, 10, cpu,
-                         beam_size=3) == [PAIRS[i][1] for i in longest_first]
     src, lengths = pad_sources(sources)
     assert translate_ids(loaded.model, sources, loaded.target, 4, 3, cpu, beam_size=1) == \
         [" ".join(loaded.target.decode(row)) for row in greedy_search(loaded.model, src, lengths, 3).tolist()]
+
+
+def test_translate_ids_batches_sources_sorted_by_length_and_answers_in_their_order(monkeypatch):
+    # A stand-in search that "translates" each source into itself and records each batch's
+    # lengths: the batches must come sorted by length, and every output back in input order.
+    vocab = Vocab.build(["a b c d e f g"])
+    sources = [encode_source(s, vocab) for s in ["a b c d e f", "b", "c d e", "b", "g f e d", "a b"]]
+    seen: list[list[int]] = []
+
+    def echo(model, src, lengths, *args):
+        seen.append(lengths.tolist())
+        return src
+
+    monkeypatch.setattr("seq2seq.inference.search.decode_batch", echo)
+    expected = [vocab.join(vocab.decode(ids)) for ids in sources]
+    for size in range(1, len(sources) + 2):
+        seen.clear()
+        assert translate_ids(torch.nn.Module(), sources, vocab, size, 10, torch.device("cpu")) == expected
+        flat = [n for batch in seen for n in batch]
+        assert flat == sorted(len(ids) for ids in sources) and max(map(len, seen)) <= size
+    assert translate_ids(torch.nn.Module(), [], vocab, 2, 10, torch.device("cpu")) == []
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
