@@ -77,18 +77,34 @@ def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | No
     return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
 
 
-def make_metric(name: str) -> Metric:
-    """sacrebleu's BLEU (`bleu`) or chrF (`chrf`), configured as every score here computes it. Our
-    text is already normalised and tokenised; `force` silences BLEU's warning about that."""
+def make_metric(name: str, references: Sequence[Sequence[str]]) -> Metric:
+    """sacrebleu's BLEU (`bleu`) or chrF (`chrf`), configured as every score here computes it, with
+    the n-grams of `references` (each sentence's list) extracted once, for every output scored
+    against them. Our text is already normalised and tokenised; `force` silences BLEU's warning
+    about that."""
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}: expected one of {', '.join(METRICS)}")
-    return sacrebleu.metrics.BLEU(force=True) if name == "bleu" else sacrebleu.metrics.CHRF()
+    streams = reference_streams(references)
+    return sacrebleu.metrics.BLEU(force=True, references=streams) if name == "bleu" else \
+        sacrebleu.metrics.CHRF(references=streams)
 
 
 def score_from_sum(metric: Metric, summed: np.ndarray) -> float:
     """The corpus score (0-100) from statistics summed over sentences, (stats,): handed to sacrebleu
     as Python integers, as its own `corpus_score` sums them."""
     return float(metric._compute_score_from_stats([int(v) for v in np.rint(summed)]).score)
+
+
+def scores_from_sums(metric: Metric, summed: np.ndarray) -> np.ndarray:
+    """Corpus scores of each row of summed statistics: (rows, stats) -> (rows,)."""
+    return np.array([score_from_sum(metric, row) for row in summed])
+
+
+def interval95(values: np.ndarray) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of resampled values, as sacrebleu's confidence intervals
+    take them."""
+    ordered, low = np.sort(values), len(values) // 40
+    return float(ordered[low]), float(ordered[len(values) - low - 1])
 
 
 class SentenceStatistics:
@@ -101,18 +117,28 @@ class SentenceStatistics:
     resample sums rows of them. sacrebleu's `corpus_score` computes the same sums, so every score
     equals its own (a test checks)."""
 
-    def __init__(self, name: str, hypotheses: Sequence[str], references: Sequence[Sequence[str]]):
+    def __init__(self, name: str, hypotheses: Sequence[str], references: Sequence[Sequence[str]],
+                 metric: Metric | None = None):
+        """`metric`: `make_metric(name, references)` shared by several outputs scored against the
+        same references (`of_runs`), so that their n-grams are extracted once."""
         if not hypotheses or len(hypotheses) != len(references):
             raise ValueError(f"need one list of references per hypothesis, and at least one: got "
                              f"{len(hypotheses)} hypotheses and {len(references)} reference lists")
-        self.metric = make_metric(name)
-        stats = self.metric._extract_corpus_statistics(list(hypotheses), reference_streams(references))
+        self.metric = metric if metric is not None else make_metric(name, references)
+        stats = self.metric._extract_corpus_statistics(list(hypotheses), None)  # the cached references
         self.rows = np.asarray(stats, dtype=np.int64)  # (sentences, stats)
         self.signature = str(self.metric.get_signature())  # after extraction: it names the reference count
 
     def score(self, rows: np.ndarray | slice = slice(None)) -> float:
         """The corpus score of the sentences `rows` selects (a boolean mask or indices; all by default)."""
         return score_from_sum(self.metric, self.rows[rows].sum(0))
+
+    @classmethod
+    def of_runs(cls, name: str, runs: Sequence[Sequence[str]],
+                references: Sequence[Sequence[str]]) -> list[SentenceStatistics]:
+        """The statistics of each run's outputs against the same references."""
+        metric = make_metric(name, references)
+        return [cls(name, hypotheses, references, metric) for hypotheses in runs]
 
     def ci95(self, n_samples: int, seed: int = BOOTSTRAP_SEED) -> float:
         """Half-width of the 95% confidence interval of the corpus score by bootstrap resampling of
@@ -126,9 +152,8 @@ class SentenceStatistics:
             raise ValueError(f"the 2.5th and 97.5th percentiles need at least 40 resamples, got {n_samples}")
         n = len(self.rows)
         counts = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_samples)
-        scores = np.sort([score_from_sum(self.metric, row) for row in counts @ self.rows])
-        low = n_samples // 40
-        return float(0.5 * (scores[n_samples - low - 1] - scores[low]))
+        low, high = interval95(scores_from_sums(self.metric, counts @ self.rows))
+        return 0.5 * (high - low)
 
 
 def sentence_statistics(hypotheses: Sequence[str], references: Sequence[Sequence[str]],

@@ -27,15 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 from sacrebleu.metrics.base import Metric
 
-from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, SentenceStatistics, score_from_sum
+from seq2seq.evaluation.metrics import BOOTSTRAP_SEED, SentenceStatistics, interval95, scores_from_sums
 
 NAMES = {"bleu": "BLEU", "chrf": "chrF"}
 CHUNK = 1000  # resamples or trials scored per matrix product, to bound memory
-
-
-def _scores(metric: Metric, summed: np.ndarray) -> np.ndarray:
-    """Corpus scores of each row of summed statistics: (rows, stats) -> (rows,)."""
-    return np.array([score_from_sum(metric, row) for row in summed])
 
 
 def _chunks(total: int):
@@ -55,7 +50,7 @@ def bootstrap_deltas(metric: Metric, runs_a: Sequence[np.ndarray], runs_b: Seque
     deltas = []
     for size in _chunks(n_resamples):
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)  # (size, sentences)
-        scores = np.stack([_scores(metric, counts @ run) for run in runs], axis=1)  # (size, m + k)
+        scores = np.stack([scores_from_sums(metric, counts @ run) for run in runs], axis=1)  # (size, m + k)
         pick_a = rng.integers(m, size=(size, m))  # runs drawn with replacement within each side
         pick_b = m + rng.integers(k, size=(size, k))
         deltas.append(np.take_along_axis(scores, pick_b, 1).mean(1) - np.take_along_axis(scores, pick_a, 1).mean(1))
@@ -78,7 +73,8 @@ def randomization_p_value(metric: Metric, stats_a: np.ndarray, stats_b: np.ndarr
     for size in _chunks(n_trials):
         swap = rng.integers(2, size=(size, len(stats_a))).astype(np.float64)  # (size, sentences)
         moved = swap @ moved_by_swap  # (size, stats)
-        hits += int(np.sum(np.abs(_scores(metric, sum_b - moved) - _scores(metric, sum_a + moved)) >= observed))
+        deltas = scores_from_sums(metric, sum_b - moved) - scores_from_sums(metric, sum_a + moved)
+        hits += int(np.sum(np.abs(deltas) >= observed))
     return (hits + 1) / (n_trials + 1)
 
 
@@ -88,12 +84,6 @@ def bootstrap_p_value(deltas: np.ndarray, observed: float) -> float:
     2012 count the one-sided half): (1 + resamples at least |observed| from it) / (1 + resamples)."""
     hits = int(np.sum(np.abs(deltas - observed) >= abs(observed)))
     return (hits + 1) / (len(deltas) + 1)
-
-
-def interval95(deltas: np.ndarray) -> tuple[float, float]:
-    """The 2.5th and 97.5th percentiles, as sacrebleu's confidence intervals take them."""
-    ordered, low = np.sort(deltas), len(deltas) // 40
-    return float(ordered[low]), float(ordered[len(deltas) - low - 1])
 
 
 @dataclass(frozen=True)
@@ -123,8 +113,8 @@ def compare_metric(name: str, hypotheses_a: Sequence[Sequence[str]], hypotheses_
     """
     if n_bootstrap < 40 or n_trials < 1:
         raise ValueError(f"need at least 40 resamples and 1 trial, got {n_bootstrap} and {n_trials}")
-    stats_a = [SentenceStatistics(name, h, references) for h in hypotheses_a]
-    stats_b = [SentenceStatistics(name, h, references) for h in hypotheses_b]
+    stats = SentenceStatistics.of_runs(name, [*hypotheses_a, *hypotheses_b], references)
+    stats_a, stats_b = stats[:len(hypotheses_a)], stats[len(hypotheses_a):]
     metric, runs_a, runs_b = stats_a[0].metric, [s.rows for s in stats_a], [s.rows for s in stats_b]
     raw_a = [s.score() for s in stats_a]  # unrounded: the tests compare these
     raw_b = [s.score() for s in stats_b]
