@@ -2,8 +2,13 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from seq2seq.evaluation.metrics import SentenceStatistics, corpus_scores, reference_streams
+from seq2seq.evaluation.metrics import SentenceStatistics, reference_streams, sentence_statistics, summarise
 from seq2seq.evaluation.stage import sample_rows
+
+
+def corpus_scores(hypotheses, references, n_bootstrap=0):
+    """BLEU and chrF of the hypotheses, with signatures (and intervals), as the evaluate stage reports them."""
+    return summarise(sentence_statistics(hypotheses, references), n_bootstrap)
 
 
 def test_perfect_and_disjoint_scores():

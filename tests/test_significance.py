@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from seq2seq.evaluation.metrics import corpus_scores
+from seq2seq.evaluation.metrics import sentence_statistics, summarise
 from seq2seq.evaluation.significance import compare_metric, verdict
 
 # 30 sentences of four words. WRONG shares no character with any reference, so it scores 0 on both
@@ -55,7 +55,7 @@ def test_several_references_of_varying_counts_are_scored_as_evaluate_scores_them
     for name in ("bleu", "chrf"):
         c = compare_metric(name, [hyps], [other], refs, RESAMPLES, 200)
         assert c.a == 100.0
-        assert c.b == corpus_scores(other, refs)[name] < 100.0
+        assert c.b == summarise(sentence_statistics(other, refs))[name] < 100.0
 
 
 def test_several_runs_report_mean_and_spread_and_their_p_counts_the_runs():

@@ -172,10 +172,3 @@ def summarise(stats: dict[str, SentenceStatistics], n_bootstrap: int = 0) -> dic
         out.update((f"{name}_ci95", round(s.ci95(n_bootstrap), 4)) for name, s in stats.items())
     return out
 
-
-def corpus_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]],
-                  n_bootstrap: int = 0) -> dict[str, float | str]:
-    """sacrebleu corpus BLEU and chrF (0-100) of hypotheses, each against all of its references,
-    with the signatures that say how they were computed (see `summarise`): for callers that need
-    the scores only, not the sentences' statistics."""
-    return summarise(sentence_statistics(hypotheses, references), n_bootstrap)
