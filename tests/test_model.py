@@ -281,6 +281,39 @@ def test_input_feeding_steps_by_hand_equal_nn_lstm_calls_and_their_gradients(lay
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_scored_logits_of_mixed_target_lengths_equal_each_sentence_alone_and_their_gradients(layers):
+    # Training scores only each target's own tokens, and with input feeding runs each step on the
+    # sentences whose target reaches it: every sentence's logits, and the gradients of their sum,
+    # must be those of that sentence decoded alone, unpadded.
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention="general", input_feeding=True, dec_num_layers=layers,
+                             enc_num_layers=layers)).eval()
+    src = torch.tensor([[5, 6, 2], [8, 9, 2], [7, 3, 2], [4, 4, 2]])
+    src_lengths = torch.tensor([3, 3, 3, 3])
+    targets = [[1, 4, 5], [1, 6, 7, 8, 9], [1], [1, 6, 7, 8, 9]]  # the longest neither first nor alone
+    tgt_in = torch.tensor([t + [PAD_ID] * (5 - len(t)) for t in targets])
+    scored = tgt_in != PAD_ID
+
+    def gradients(loss):
+        model.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    logits = model(src, src_lengths, tgt_in, scored=scored)
+    assert logits.shape == (sum(map(len, targets)), 15)
+    grads = gradients(logits.logsumexp(-1).sum())
+    alone = torch.cat([model(src[i:i + 1], src_lengths[i:i + 1], torch.tensor([t]))[0]
+                       for i, t in enumerate(targets)])
+    grads_alone = gradients(alone.logsumexp(-1).sum())
+    assert torch.allclose(logits, alone, atol=1e-5)
+    assert len(grads) == len(grads_alone) == len(list(model.parameters()))
+    for a, b in zip(grads, grads_alone):
+        assert torch.allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="scored positions first"):
+        model(src, src_lengths, tgt_in, scored=scored.flip(1))
+
+
 def test_build_model_reverses_only_a_unidirectional_encoder():
     dec = DecoderConfig(embedding_size=8, hidden_size=8)
     assert build_model(EncoderConfig(hidden_size=8, reverse=True), dec, 20, 15).encoder.reverse

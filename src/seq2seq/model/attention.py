@@ -26,6 +26,10 @@ class Memory:
         return Memory(self.values.index_select(0, index), self.keys.index_select(0, index),
                       self.mask.index_select(0, index))
 
+    def head(self, n: int) -> Memory:
+        """The first `n` rows of the batch (views)."""
+        return Memory(self.values[:n], self.keys[:n], self.mask[:n])
+
 
 class Attention(nn.Module):
     """Score each encoder output against each decoder query, softmax over real source tokens only,

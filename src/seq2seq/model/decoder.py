@@ -85,30 +85,63 @@ class Decoder(nn.Module):
                 return self.dropout(outputs), DecoderState(h, c, None), None
             features, weights = self._attend(outputs, memory)
             return features, DecoderState(h, c, None), weights
-        return self._feed_steps(embedded, state, memory)
+        # Step-major, as the steps read it: (steps * batch, emb), every row at every step.
+        steps_first = embedded.transpose(0, 1).reshape(-1, embedded.size(-1))
+        outputs, state, weights = self._feed_steps(steps_first, [tgt_in.size(0)] * tgt_in.size(1), state, memory)
+        return torch.stack(outputs, dim=1), state, torch.cat(weights, dim=1)
 
-    def _feed_steps(self, embedded: torch.Tensor, state: DecoderState, memory: Memory
-                    ) -> tuple[torch.Tensor, DecoderState, torch.Tensor]:
+    def scored_features(self, tgt_in: torch.Tensor, state: DecoderState, memory: Memory | None,
+                        scored: torch.Tensor) -> torch.Tensor:
+        """`forward(tgt_in, state, memory)[0][scored]`: the vectors (n, hidden) the output layer
+        reads at the true positions of `scored` (batch, steps), row by row. Each row's true
+        positions must come first (its target's tokens, then its padding).
+
+        With input feeding, the steps take the rows longest target first, and each step runs only
+        the rows whose target reaches it: a batch of mixed target lengths spends no step, and no
+        embedding, on padding. The same model and arithmetic, up to the rounding of differently
+        shaped products and the draws of dropout."""
+        if not self.input_feeding:
+            return self.forward(tgt_in, state, memory)[0][scored]
+        lengths = scored.sum(dim=1)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        steps = torch.arange(tgt_in.size(1), device=tgt_in.device)
+        if not torch.equal(scored, steps < lengths.unsqueeze(1)):
+            raise ValueError("scored_features needs each row's scored positions first, then its padding")
+        inside = (steps < lengths[order].unsqueeze(1)).t()  # (steps, batch): ordered rows inside their target
+        rows = [n for n in inside.sum(dim=1).tolist() if n > 0]  # per step: the first n ordered rows run
+        embedded = self.dropout(self.embedding(tgt_in[order].t()[inside]))  # (n, emb), step by step
+        outputs = self._feed_steps(embedded, rows, state.select(order), memory.select(order))[0]
+        # Each vector's place in the batch, row by row: row order[r] at step t is order[r] * steps + t.
+        position = torch.cat([order[:n] * len(steps) + t for t, n in enumerate(rows)])
+        return torch.cat(outputs).index_select(0, position.argsort())
+
+    def _feed_steps(self, embedded: torch.Tensor, rows: list[int], state: DecoderState, memory: Memory
+                    ) -> tuple[list[torch.Tensor], DecoderState, list[torch.Tensor]]:
         """Input feeding, one step at a time, with the LSTM's own weights but not its call: one
         `nn.LSTM` call per step costs more in set-up than its arithmetic at these sizes. The
         embedding's share of the first layer's input projection (and both biases) is one matrix
         multiply over all steps; each step adds the fed vector's and the previous state's share in
-        one more, then the gates by hand (PyTorch's order: input, forget, cell, output)."""
+        one more, then the gates by hand (PyTorch's order: input, forget, cell, output).
+
+        Step t runs the first `rows[t]` rows of the batch (never more than at the step before),
+        reading the next `rows[t]` rows of `embedded` (sum(rows), emb). Returns each step's vectors
+        (rows[t], hidden) and attention weights (rows[t], 1, src_len), and the state after the last
+        step of the rows that ran it (every row when `rows` never falls)."""
         rnn, emb_size = self.rnn, embedded.size(-1)
-        batch, steps = embedded.shape[:2]
         weights = [(getattr(rnn, f"weight_ih_l{k}"), getattr(rnn, f"weight_hh_l{k}"),
                     getattr(rnn, f"bias_ih_l{k}") + getattr(rnn, f"bias_hh_l{k}")) for k in range(rnn.num_layers)]
         w_ih, w_hh, bias = weights[0]
-        ahead = torch.addmm(bias, embedded.reshape(batch * steps, emb_size), w_ih[:, :emb_size].t())
-        # One view per step (steps x (batch, 4 * hidden)): the backward pass stacks their gradients
-        # once, where indexing `ahead[:, t]` would add a zero-filled full-size gradient per step.
-        ahead = ahead.view(batch, steps, -1).unbind(1)
+        # One view per step: the backward pass joins their gradients once, where indexing one
+        # full-size result per step would add a zero-filled full-size gradient per step.
+        ahead = torch.addmm(bias, embedded, w_ih[:, :emb_size].t()).split(rows)
         # The rest of each layer's input and its recurrence, side by side: one product per layer and step.
         recurrent = [torch.cat([w_ih[:, emb_size:], w_hh], dim=1).t()]
         recurrent += [torch.cat([w_i, w_h], dim=1).t() for w_i, w_h, _ in weights[1:]]
         h, c, feed = list(state.h.unbind(0)), list(state.c.unbind(0)), state.feed
         outputs, all_weights = [], []
-        for t in range(steps):
+        for t, n in enumerate(rows):
+            if n < feed.size(0):  # the rows from n on have stopped
+                h, c, feed, memory = [s[:n] for s in h], [s[:n] for s in c], feed[:n], memory.head(n)
             x = feed
             for k in range(rnn.num_layers):
                 if k == 0:
@@ -118,12 +151,11 @@ class Decoder(nn.Module):
                     gates = torch.addmm(weights[k][2], torch.cat([x, h[k]], dim=-1), recurrent[k])
                 h[k], c[k] = lstm_cell(gates, c[k])
                 x = h[k]
-            features, step_weights = self._attend(x.unsqueeze(1), memory)  # (batch, 1, hidden), (batch, 1, src)
+            features, step_weights = self._attend(x.unsqueeze(1), memory)  # (n, 1, hidden), (n, 1, src)
             feed = features[:, 0]
             outputs.append(feed)
             all_weights.append(step_weights)
-        return (torch.stack(outputs, dim=1), DecoderState(torch.stack(h), torch.stack(c), feed),
-                torch.cat(all_weights, dim=1))
+        return outputs, DecoderState(torch.stack(h), torch.stack(c), feed), all_weights
 
     def _attend(self, outputs: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """LSTM outputs (batch, steps, hidden) -> attentional vectors after dropout, and the weights."""

@@ -82,9 +82,11 @@ class Seq2Seq(nn.Module):
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None,
                 scored: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`;
-        with a boolean `scored` (batch, tgt_len), only the logits at its true positions (n, vocab).
-        With ratio 1 the output layer then runs on those positions only, never on padding; below 1
-        every step needs all its logits for the argmax, so they are selected afterwards.
+        with a boolean `scored` (batch, tgt_len), true at each row's first positions (its target's
+        tokens), only the logits at those positions (n, vocab), row by row. With ratio 1 the output
+        layer then runs on those positions only, never on padding, and with input feeding the
+        decoder's steps too (`Decoder.scored_features`); below 1 every step needs all its logits for
+        the argmax, so they are selected afterwards.
 
         With ratio 1 the whole target runs in one decoder call. Below 1, each step feeds, per
         sentence, the gold token with probability `teacher_forcing_ratio`, else the model's own
@@ -92,8 +94,9 @@ class Seq2Seq(nn.Module):
         """
         state, memory = self.encode(src, src_lengths)
         if teacher_forcing_ratio >= 1.0:
-            features = self.decoder(tgt_in, state, memory)[0]  # (batch, tgt_len, hidden)
-            return self.decoder.project(features if scored is None else features[scored])
+            if scored is None:
+                return self.decoder.project(self.decoder(tgt_in, state, memory)[0])  # (batch, tgt_len, vocab)
+            return self.decoder.project(self.decoder.scored_features(tgt_in, state, memory, scored))
         steps, token, logits = [], tgt_in[:, 0], None
         for t in range(tgt_in.size(1)):
             if t > 0:
