@@ -108,7 +108,8 @@ def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: tor
 
     Pairs are shuffled, grouped by source length (stable, so each group stays shuffled), cut into
     batches of at most `batch_size`, and the batches shuffled again. No source needs padding, so
-    the encoder runs without packing, and targets, whose length follows the source's, pad little.
+    the encoder runs without packing; the targets' lengths vary, and training's decoder runs each
+    step only on the rows whose target reaches it (`Decoder.scored_features`).
     """
     def source_length(i: int) -> int:
         return len(examples[i][0])
