@@ -107,12 +107,12 @@ class Decoder(nn.Module):
         steps = torch.arange(tgt_in.size(1), device=tgt_in.device)
         if not torch.equal(scored, steps < lengths.unsqueeze(1)):
             raise ValueError("scored_features needs each row's scored positions first, then its padding")
-        inside = (steps < lengths[order].unsqueeze(1)).t()  # (steps, batch): ordered rows inside their target
+        inside = scored[order].t()  # (steps, batch): the ordered rows inside their target
         rows = [n for n in inside.sum(dim=1).tolist() if n > 0]  # per step: the first n ordered rows run
         embedded = self.dropout(self.embedding(tgt_in[order].t()[inside]))  # (n, emb), step by step
         outputs = self._feed_steps(embedded, rows, state.select(order), memory.select(order))[0]
         # Each vector's place in the batch, row by row: row order[r] at step t is order[r] * steps + t.
-        position = torch.cat([order[:n] * len(steps) + t for t, n in enumerate(rows)])
+        position = (order.unsqueeze(0) * len(steps) + steps.unsqueeze(1))[inside]
         return torch.cat(outputs).index_select(0, position.argsort())
 
     def _feed_steps(self, embedded: torch.Tensor, rows: list[int], state: DecoderState, memory: Memory
