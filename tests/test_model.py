@@ -314,6 +314,44 @@ def test_scored_logits_of_mixed_target_lengths_equal_each_sentence_alone_and_the
         model(src, src_lengths, tgt_in, scored=scored.flip(1))
 
 
+@pytest.mark.parametrize("placement", ["output", "inputs"])
+def test_dropout_placement_says_which_vectors_are_dropped(placement):
+    # Each call of the decoder's dropout, by the shape it drops, over 3 input-feeding steps of 2
+    # sentences (embedding 5, hidden 8, encoder outputs 8): "output" drops the embeddings once and
+    # each step's attentional vector; "inputs" the embeddings, each step's fed vector and each
+    # step's [h; context].
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention="general", input_feeding=True, dec_dropout=0.5,
+                             dropout_placement=placement)).train()
+    shapes = []
+    model.decoder.dropout.register_forward_hook(lambda module, args, out: shapes.append(tuple(args[0].shape)))
+    logits = model(SRC, LENGTHS, torch.tensor([[1, 5, 6], [1, 7, 2]]))
+    step = [(2, 1, 8)] if placement == "output" else [(2, 8), (2, 1, 16)]
+    assert shapes == [(2, 3, 5)] + step * 3
+    # What the output layer reads: half its values zeroed by dropout under "output", none under "inputs".
+    features = model.decoder(torch.tensor([[1, 5, 6], [1, 7, 2]]), *model.encode(SRC, LENGTHS))[0]
+    zeros = (features == 0).float().mean().item()
+    assert (0.3 < zeros < 0.7) if placement == "output" else zeros == 0.0
+    assert logits.shape == (2, 3, 15)
+
+
+def test_biases_and_the_attentional_layers_initialisation_follow_the_params():
+    torch.manual_seed(0)
+    dec = DecoderConfig(embedding_size=8, hidden_size=8, attention="general")
+    plain = build_model(EncoderConfig(embedding_size=6, hidden_size=8), dec, 20, 15)
+    assert plain.decoder.out.bias is not None and plain.decoder.combine.bias is None
+    # torch's default: U(+-1/sqrt(16)) for the attentional layer's 8 + 8 inputs
+    assert plain.decoder.combine.weight.abs().max() <= 0.25
+    joey = build_model(EncoderConfig(embedding_size=6, hidden_size=8),
+                       DecoderConfig(embedding_size=8, hidden_size=8, attention="general", output_bias=False,
+                                     attentional_bias=True, attentional_init=0.5), 20, 15)
+    assert joey.decoder.out.bias is None and joey.decoder.combine.bias.shape == (8,)
+    combined = torch.cat([joey.decoder.combine.weight.flatten(), joey.decoder.combine.bias])
+    assert combined.abs().max() <= 0.5 and combined.abs().max() > 0.4  # 136 draws from U(-0.5, 0.5)
+    # 15 output biases fewer, 8 attentional biases more
+    assert sum(p.numel() for p in joey.parameters()) == sum(p.numel() for p in plain.parameters()) - 15 + 8
+
+
 def test_build_model_reverses_only_a_unidirectional_encoder():
     dec = DecoderConfig(embedding_size=8, hidden_size=8)
     assert build_model(EncoderConfig(hidden_size=8, reverse=True), dec, 20, 15).encoder.reverse

@@ -4,7 +4,15 @@ import pytest
 import torch
 
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import TrainingPairs, batches, bucketed_chunks, collate, encode_pairs
+from seq2seq.data.batching import (
+    TrainingPairs,
+    batches,
+    bucketed_chunks,
+    collate,
+    encode_pairs,
+    random_chunks,
+    training_chunks,
+)
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
@@ -58,6 +66,30 @@ def test_bucketed_chunks_cover_every_pair_once_with_one_source_length_each():
     assert len(chunks) == 6
     assert chunks == bucketed_chunks(examples, 2, torch.Generator().manual_seed(0))
     assert chunks != bucketed_chunks(examples, 2, torch.Generator().manual_seed(1))
+
+
+def test_bucketed_chunks_of_wider_ranges_hold_one_range_each():
+    # Source lengths (with <eos>) 2 to 7; ranges of 3 tokens: {2}, {3, 4, 5}, {6, 7}, as length // 3.
+    examples = [([4] * (n - 1) + [2], [5, 2]) for n in (2, 3, 4, 5, 6, 7, 3, 4, 5, 6, 7, 2)]
+    chunks = bucketed_chunks(examples, 4, torch.Generator().manual_seed(0), width=3)
+    assert sorted(i for c in chunks for i in c) == list(range(len(examples)))
+    ranges = [{len(examples[i][0]) // 3 for i in c} for c in chunks]
+    assert all(len(r) == 1 for r in ranges)
+    # range 0: 2 pairs (one batch), range 1: 6 pairs (two batches), range 2: 4 pairs (one batch)
+    assert sorted(len(c) for c in chunks) == [2, 2, 4, 4]
+    assert any(len({len(examples[i][0]) for i in c}) > 1 for c in chunks)  # mixed lengths within a range
+
+
+def test_random_chunks_are_shuffled_full_batches_of_any_lengths():
+    examples = [([4] * n + [2], [5, 2]) for n in (1, 2, 3, 1, 2, 3, 1, 2, 3, 1)]
+    chunks = random_chunks(examples, 4, torch.Generator().manual_seed(0))
+    assert [len(c) for c in chunks] == [4, 4, 2]
+    assert sorted(i for c in chunks for i in c) == list(range(10))
+    assert chunks != [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert any(len({len(examples[i][0]) for i in c}) > 1 for c in chunks)
+    assert training_chunks(examples, 4, torch.Generator().manual_seed(0), "random") == chunks
+    assert training_chunks(examples, 4, torch.Generator().manual_seed(0), "length", 1) == bucketed_chunks(
+        examples, 4, torch.Generator().manual_seed(0))
 
 
 @pytest.mark.parametrize("enc, attention, dec", [
@@ -120,6 +152,18 @@ def test_label_smoothing_loss_by_hand():
     half = logits.bfloat16().requires_grad_()
     sequence_loss(half, gold, 0.3)[0].backward()
     assert half.grad.dtype == torch.bfloat16 and torch.allclose(half.grad.float(), expected[:1] / 2, atol=1e-2)
+
+
+def test_label_smoothing_over_the_other_tokens_by_hand():
+    # As above (p = 1/8, 1/8, 2/8, 4/8 over <pad>, <sos>, <eos>, the word; gold token 3), smoothing
+    # 0.3 over the others: 0.7 on token 3 and 0.15 on each of the two non-pad, non-gold tokens (ids
+    # 1 and 2): loss = 0.7 ln 2 + 0.15 (ln 8 + ln 4) = 0.7 ln 2 + 0.75 ln 2 = 1.45 ln 2.
+    # Its gradient is p - target: 1/8, 1/8 - 0.15, 2/8 - 0.15, 4/8 - 0.7.
+    logits = torch.log(torch.tensor([[1.0, 1.0, 2.0, 4.0]])).requires_grad_()
+    loss, n = sequence_loss(logits, torch.tensor([3]), label_smoothing=0.3, smooth_over="others")
+    assert n == 1 and loss.item() == pytest.approx(1.45 * math.log(2), abs=1e-6)
+    loss.backward()
+    assert torch.allclose(logits.grad, torch.tensor([[0.125, -0.025, 0.1, -0.2]]), atol=1e-6)
 
 
 def test_label_smoothed_loss_and_gradient_equal_autograd_through_the_formula_bit_for_bit():

@@ -30,6 +30,9 @@ VOCAB_TYPES = ("word", "bpe")
 LR_SCHEDULES = ("step", "plateau", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")  # the arithmetic of matrix products (seq2seq.device.autocast)
+DROPOUT_PLACEMENTS = ("output", "inputs")  # where the decoder drops (seq2seq.model.decoder)
+BATCHINGS = ("random", "length")  # how training pairs are cut into batches (seq2seq.data.batching)
+SMOOTHING_TARGETS = ("all", "others")  # what label smoothing spreads over (seq2seq.evaluation.metrics)
 # Keys renamed, with why: an old params.yaml gets told the new name instead of "unknown key".
 RENAMED = {("vocab", "size"): ("pieces", "DVC's run cache leaves any param named 'size' out of its key, so a "
                                           "cached vocabulary of another size could be restored")}
@@ -152,6 +155,17 @@ class DecoderConfig(_LSTMConfig):
              'attention.')
     tie_embeddings: bool = _knob(True, "true or false",
         help='Share the target embedding with the output layer (needs embedding_size == hidden_size).')
+    dropout_placement: str = _knob("output", *_choice(DROPOUT_PLACEMENTS),
+        help='output: drop the embedding and the attentional vector, which feeds the output layer and the next'
+             ' step; inputs (Joey NMT): drop [embedding; fed vector] and [LSTM output; context], nothing'
+             ' before the output layer.')
+    output_bias: bool = _knob(True, "true or false",
+        help='A bias on the output layer (one per target token); Joey NMT has none.')
+    attentional_bias: bool = _knob(False, "true or false",
+        help='A bias on the attentional layer tanh(W [h; context] + b); Joey NMT has one.')
+    attentional_init: float = _knob(0.0, "0 (torch's default) or a number > 0", lambda v: v >= 0,
+        help="The attentional layer's initial weights: 0 keeps torch's U(+-1/sqrt(inputs)) (+-0.044 at 256 +"
+             ' 256); above 0, U(+-this) (Joey NMT: 0.0625).')
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,12 @@ class TrainConfig:
         help='Passes over the training pairs (integer >= 1); the best epoch by validation BLEU is kept.')
     batch_size: int = _knob(64, "an integer >= 1", _positive,
         help='Pairs per batch (integer >= 1).')
+    batching: str = _knob("length", *_choice(BATCHINGS),
+        help='random: shuffled batches of any lengths (padded); length: pairs grouped by source length in'
+             ' ranges of bucket_width tokens, random batches within each range, the batches shuffled.')
+    bucket_width: int = _knob(1, "an integer >= 1 (tokens; batching length only)", _positive,
+        help='length only: source lengths per range (integer >= 1); 1 puts one source length in each batch,'
+             ' so no source is padded.')
     optimizer: str = _knob("adam", *_choice(OPTIMIZERS),
         help='sgd (with momentum and weight decay, as the original) or adam.')
     learning_rate: float = _knob(0.002, "a number > 0", lambda v: v > 0,
@@ -181,6 +201,9 @@ class TrainConfig:
     label_smoothing: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1,
         help="Label smoothing in [0, 1): this share of each target's probability is spread over the "
              'vocabulary.')
+    smooth_over: str = _knob("all", *_choice(SMOOTHING_TARGETS),
+        help='all: label smoothing spreads over every token but <pad>, the gold one included (V - 1);'
+             ' others: over every token but <pad> and the gold one (V - 2, Joey NMT).')
     word_dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1,
         help='Chance that each source word is replaced by <unk> while training, in [0, 1), so <unk> is '
              'learned.')

@@ -103,23 +103,39 @@ def collate(examples: Sequence[Example], indices: list[int]) -> Batch:
                  tgt_out=_pad(tgt), indices=indices)
 
 
-def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: torch.Generator) -> list[list[int]]:
-    """Shuffled batches of example indices in which every source has the same length.
+def random_chunks(examples: Sequence[Example], batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Batches of example indices, shuffled: any lengths side by side, padded when collated."""
+    order = torch.randperm(len(examples), generator=generator).tolist()
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
-    Pairs are shuffled, grouped by source length (stable, so each group stays shuffled), cut into
-    batches of at most `batch_size`, and the batches shuffled again. No source needs padding, so
-    the encoder runs without packing; the targets' lengths vary, and training's decoder runs each
-    step only on the rows whose target reaches it (`Decoder.scored_features`).
+
+def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: torch.Generator,
+                    width: int = 1) -> list[list[int]]:
+    """Shuffled batches of example indices whose sources fall in one range of `width` lengths.
+
+    Pairs are shuffled, grouped by source length // `width` (stable, so each group stays shuffled
+    and its batches random within it), cut into batches of at most `batch_size`, and the batches
+    shuffled again. At width 1 no source needs padding, so the encoder runs without packing; the
+    targets' lengths vary, and training's decoder runs each step only on the rows whose target
+    reaches it (`Decoder.scored_features`).
     """
-    def source_length(i: int) -> int:
-        return len(examples[i][0])
+    def bucket(i: int) -> int:
+        return len(examples[i][0]) // width
 
-    order = sorted(torch.randperm(len(examples), generator=generator).tolist(), key=source_length)
+    order = sorted(torch.randperm(len(examples), generator=generator).tolist(), key=bucket)
     chunks: list[list[int]] = []
-    for _, same in itertools.groupby(order, key=source_length):
+    for _, same in itertools.groupby(order, key=bucket):
         same = list(same)
         chunks.extend(same[start:start + batch_size] for start in range(0, len(same), batch_size))
     return [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+
+
+def training_chunks(examples: Sequence[Example], batch_size: int, generator: torch.Generator,
+                    batching: str = "random", width: int = 1) -> list[list[int]]:
+    """One epoch's batches as `train.batching` cuts them: `random_chunks` or `bucketed_chunks`."""
+    if batching == "random":
+        return random_chunks(examples, batch_size, generator)
+    return bucketed_chunks(examples, batch_size, generator, width)
 
 
 def batches(examples: Sequence[Example], batch_size: int,

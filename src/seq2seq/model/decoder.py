@@ -36,12 +36,20 @@ class Decoder(nn.Module):
 
     Tied embeddings: the output layer reuses the target embedding matrix (needs embedding size ==
     hidden size), a third fewer decoder parameters and a regulariser on small data.
+
+    Dropout always drops the embedding (and between stacked layers). `dropout_placement` "output"
+    also drops the attentional vector (the LSTM output without attention), one mask for both the
+    output layer and the next step's input; "inputs" (Joey NMT's) drops the fed vector where the
+    LSTM reads it and [h; context] where the attentional layer reads it, and nothing before the
+    output layer.
     """
 
     def __init__(self, vocab_size: int, embedding_size: int, hidden_size: int, num_layers: int,
                  dropout: float, encoder_output_size: int, attention: str, input_feeding: bool = False,
-                 tie_embeddings: bool = False):
+                 tie_embeddings: bool = False, dropout_placement: str = "output", output_bias: bool = True,
+                 attentional_bias: bool = False):
         super().__init__()
+        self.drop_output = dropout_placement == "output"
         self.embedding = nn.Embedding(vocab_size, embedding_size, padding_idx=PAD_ID)
         self.dropout = nn.Dropout(dropout)
         self.attention = (Attention(attention, hidden_size, encoder_output_size) if attention != "none"
@@ -52,8 +60,8 @@ class Decoder(nn.Module):
         self.rnn = nn.LSTM(embedding_size + (hidden_size if self.input_feeding else 0), hidden_size,
                            num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0)
         if self.attention is not None:
-            self.combine = nn.Linear(hidden_size + encoder_output_size, hidden_size, bias=False)
-        self.out = nn.Linear(hidden_size, vocab_size)
+            self.combine = nn.Linear(hidden_size + encoder_output_size, hidden_size, bias=attentional_bias)
+        self.out = nn.Linear(hidden_size, vocab_size, bias=output_bias)
         if tie_embeddings:
             if embedding_size != hidden_size:
                 # Params are checked when they load (seq2seq.config.check_model); this guards direct use.
@@ -82,7 +90,7 @@ class Decoder(nn.Module):
         if not self.input_feeding:
             outputs, (h, c) = run_lstm(self.rnn, embedded, (state.h, state.c))  # (batch, steps, hidden)
             if self.attention is None:
-                return self.dropout(outputs), DecoderState(h, c, None), None
+                return self._output_dropout(outputs), DecoderState(h, c, None), None
             features, weights = self._attend(outputs, memory)
             return features, DecoderState(h, c, None), weights
         # Step-major, as the steps read it: (steps * batch, emb), every row at every step.
@@ -142,7 +150,7 @@ class Decoder(nn.Module):
         for t, n in enumerate(rows):
             if n < feed.size(0):  # the rows from n on have stopped
                 h, c, feed, memory = [s[:n] for s in h], [s[:n] for s in c], feed[:n], memory.head(n)
-            x = feed
+            x = feed if self.drop_output else self.dropout(feed)  # "output" dropped it already
             for k in range(rnn.num_layers):
                 if k == 0:
                     gates = torch.addmm(ahead[t], torch.cat([x, h[0]], dim=-1), recurrent[0])
@@ -158,10 +166,16 @@ class Decoder(nn.Module):
         return outputs, DecoderState(torch.stack(h), torch.stack(c), feed), all_weights
 
     def _attend(self, outputs: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
-        """LSTM outputs (batch, steps, hidden) -> attentional vectors after dropout, and the weights."""
+        """LSTM outputs (batch, steps, hidden) -> attentional vectors (after dropout when it is placed
+        there), and the weights."""
         context, weights = self.attention(outputs, memory)  # (batch, steps, enc), (batch, steps, src_len)
-        features = torch.tanh(self.combine(torch.cat([outputs, context], dim=-1)))
-        return self.dropout(features), weights
+        joined = torch.cat([outputs, context], dim=-1)  # (batch, steps, hidden + enc)
+        features = torch.tanh(self.combine(joined if self.drop_output else self.dropout(joined)))
+        return self._output_dropout(features), weights
+
+    def _output_dropout(self, features: torch.Tensor) -> torch.Tensor:
+        """Dropout on what the output layer reads, when `dropout_placement` is "output"."""
+        return self.dropout(features) if self.drop_output else features
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """Logits (..., vocab) of decoder vectors (..., hidden)."""

@@ -34,6 +34,9 @@ class ModelSettings:
     tie_embeddings: bool = False
     tie_source_embedding: bool = False  # the encoder reads with the target embedding (one joint vocabulary)
     reverse_source: bool = False  # a unidirectional encoder reads each sentence last token first
+    dropout_placement: str = "output"  # output or inputs (seq2seq.model.decoder.Decoder)
+    output_bias: bool = True
+    attentional_bias: bool = False
 
 
 class Seq2Seq(nn.Module):
@@ -48,7 +51,8 @@ class Seq2Seq(nn.Module):
         self.bridge = Bridge(s.enc_num_layers, self.encoder.output_size, s.dec_num_layers, s.dec_hidden_size)
         self.decoder = Decoder(s.target_vocab_size, s.dec_embedding_size, s.dec_hidden_size,
                                s.dec_num_layers, s.dec_dropout, self.encoder.output_size, s.attention,
-                               s.input_feeding, s.tie_embeddings)
+                               s.input_feeding, s.tie_embeddings, s.dropout_placement, s.output_bias,
+                               s.attentional_bias)
         if s.tie_source_embedding:
             if (s.source_vocab_size, s.enc_embedding_size) != (s.target_vocab_size, s.dec_embedding_size):
                 # The train stage checks the vocabularies and params the embedding sizes; this guards direct use.

@@ -17,7 +17,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from seq2seq.config import TrainConfig
-from seq2seq.data.batching import Batch, Example, TrainingPairs, bucketed_chunks, collate
+from seq2seq.data.batching import Batch, Example, TrainingPairs, collate, training_chunks
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
@@ -75,7 +75,7 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
     given, is updated after every step. The forward pass and the loss run in `cfg.precision`."""
     model.train()
     total, tokens, pairs, start = 0.0, 0, 0, time.perf_counter()
-    chunks = bucketed_chunks(examples, cfg.batch_size, generator)
+    chunks = training_chunks(examples, cfg.batch_size, generator, cfg.batching, cfg.bucket_width)
     if rate is not None:
         rate.begin_epoch(len(chunks))
     bar = tqdm(chunks, desc=desc, unit="batch", leave=False, mininterval=2.0, disable=not (progress and interactive()))
@@ -87,7 +87,7 @@ def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainC
             with autocast(device, cfg.precision):
                 logits = model(batch.src, batch.src_lengths, batch.tgt_in, cfg.teacher_forcing_ratio,
                                generator if forcing is None else forcing, scored)  # (tokens, vocab)
-                loss = sequence_loss(logits, batch.tgt_out[scored], cfg.label_smoothing)[0] * weight
+                loss = sequence_loss(logits, batch.tgt_out[scored], cfg.label_smoothing, cfg.smooth_over)[0] * weight
             value = all_sum(loss, workers)  # the whole batch's summed loss: the one host sync of the step
             if not math.isfinite(value):
                 raise UserError(f"the training loss became {value} ({desc}, batch {step}); no model "
