@@ -127,8 +127,8 @@ class _LSTMConfig:
     num_layers: int = _knob(1, "an integer >= 1", _positive,
         help='Stacked LSTM layers (integer >= 1).')
     dropout: float = _knob(0.2, "a number in [0, 1)", lambda v: 0 <= v < 1,
-        help="Dropout on embeddings and between layers (the decoder's also before its output layer), in [0, "
-             '1).')
+        help="Dropout on embeddings and between layers (the decoder's also where decoder.dropout_placement "
+             'says), in [0, 1).')
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class TrainConfig:
         help='Passes over the training pairs (integer >= 1); the best epoch by validation BLEU is kept.')
     batch_size: int = _knob(64, "an integer >= 1", _positive,
         help='Pairs per batch (integer >= 1).')
-    batching: str = _knob("length", *_choice(BATCHINGS),
+    batching: str = _knob("random", *_choice(BATCHINGS),
         help='random: shuffled batches of any lengths (padded); length: pairs grouped by source length in'
              ' ranges of bucket_width tokens, random batches within each range, the batches shuffled.')
     bucket_width: int = _knob(1, "an integer >= 1 (tokens; batching length only)", _positive,
