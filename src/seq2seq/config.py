@@ -176,7 +176,7 @@ class TrainConfig:
         help='Passes over the training pairs (integer >= 1); the best epoch by validation BLEU is kept.')
     batch_size: int = _knob(64, "an integer >= 1", _positive,
         help='Pairs per batch (integer >= 1).')
-    batching: str = _knob("random", *_choice(BATCHINGS),
+    batching: str = _knob("length", *_choice(BATCHINGS),
         help='random: shuffled batches of any lengths (padded); length: pairs grouped by source length in'
              ' ranges of bucket_width tokens, random batches within each range, the batches shuffled.')
     bucket_width: int = _knob(1, "an integer >= 1 (tokens; batching length only)", _positive,
