@@ -204,7 +204,7 @@ class TrainConfig:
     smooth_over: str = _knob("all", *_choice(SMOOTHING_TARGETS),
         help='all: label smoothing spreads over every token but <pad>, the gold one included (V - 1);'
              ' others: over every token but <pad> and the gold one (V - 2, Joey NMT).')
-    word_dropout: float = _knob(0.1, "a number in [0, 1)", lambda v: 0 <= v < 1,
+    word_dropout: float = _knob(0.0, "a number in [0, 1)", lambda v: 0 <= v < 1,
         help='Chance that each source word is replaced by <unk> while training, in [0, 1), so <unk> is '
              'learned.')
     patience: int = _knob(3, "an integer >= 0 (epochs; 0 never stops early)", lambda v: v >= 0,

@@ -131,7 +131,7 @@ def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: tor
 
 
 def training_chunks(examples: Sequence[Example], batch_size: int, generator: torch.Generator,
-                    batching: str = "random", width: int = 1) -> list[list[int]]:
+                    batching: str = "length", width: int = 1) -> list[list[int]]:
     """One epoch's batches as `train.batching` cuts them: `random_chunks` or `bucketed_chunks`."""
     if batching == "random":
         return random_chunks(examples, batch_size, generator)
