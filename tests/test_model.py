@@ -352,6 +352,18 @@ def test_biases_and_the_attentional_layers_initialisation_follow_the_params():
     assert sum(p.numel() for p in joey.parameters()) == sum(p.numel() for p in plain.parameters()) - 15 + 8
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_initial_cell_hidden_starts_the_decoder_cell_from_the_encoder_hidden_state(bidirectional):
+    torch.manual_seed(0)
+    plain = Seq2Seq(settings(bidirectional=bidirectional))
+    joey = Seq2Seq(settings(bidirectional=bidirectional, initial_cell="hidden"))
+    joey.load_state_dict(plain.state_dict())  # the same weights: only the starting cell differs
+    state, _ = plain.encode(SRC, LENGTHS)
+    joey_state, _ = joey.encode(SRC, LENGTHS)
+    assert torch.equal(joey_state.h, state.h) and torch.equal(joey_state.c, state.h)
+    assert not torch.equal(state.c, state.h)
+
+
 def test_build_model_reverses_only_a_unidirectional_encoder():
     dec = DecoderConfig(embedding_size=8, hidden_size=8)
     assert build_model(EncoderConfig(hidden_size=8, reverse=True), dec, 20, 15).encoder.reverse

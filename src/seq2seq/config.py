@@ -32,6 +32,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")  # the arithmetic of matrix products (seq2seq.device.autocast)
 DROPOUT_PLACEMENTS = ("output", "inputs")  # where the decoder drops (seq2seq.model.decoder)
 BATCHINGS = ("random", "length")  # how training pairs are cut into batches (seq2seq.data.batching)
+INITIAL_CELLS = ("cell", "hidden")  # what starts the decoder's cell state (seq2seq.model.seq2seq)
 SMOOTHING_TARGETS = ("all", "others")  # what label smoothing spreads over (seq2seq.evaluation.metrics)
 # Keys renamed, with why: an old params.yaml gets told the new name instead of "unknown key".
 RENAMED = {("vocab", "size"): ("pieces", "DVC's run cache leaves any param named 'size' out of its key, so a "
@@ -163,6 +164,9 @@ class DecoderConfig(_LSTMConfig):
         help='A bias on the output layer (one per target token); Joey NMT has none.')
     attentional_bias: bool = _knob(False, "true or false",
         help='A bias on the attentional layer tanh(W [h; context] + b); Joey NMT has one.')
+    initial_cell: str = _knob("cell", *_choice(INITIAL_CELLS),
+        help="The decoder's first cell state: cell, the encoder's final cell state (through the bridge);"
+             " hidden, its final hidden state, as Joey NMT (the first hidden state is the same either way).")
     attentional_init: float = _knob(0.0, "0 (torch's default) or a number > 0", lambda v: v >= 0,
         help="The attentional layer's initial weights: 0 keeps torch's U(+-1/sqrt(inputs)) (+-0.044 at 256 +"
              ' 256); above 0, U(+-this) (Joey NMT: 0.0625).')

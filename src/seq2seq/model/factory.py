@@ -26,7 +26,7 @@ def build_model(enc: EncoderConfig, dec: DecoderConfig, source_size: int, target
         # A bidirectional encoder reads both ways already: encoder.reverse is for a unidirectional one.
         reverse_source=enc.reverse and not enc.bidirectional,
         dropout_placement=dec.dropout_placement, output_bias=dec.output_bias,
-        attentional_bias=dec.attentional_bias))
+        attentional_bias=dec.attentional_bias, initial_cell=dec.initial_cell))
     if dec.attentional_init and dec.attention != "none":
         # Drawn after every default initialisation, so the other weights are those of the default.
         for param in model.decoder.combine.parameters():

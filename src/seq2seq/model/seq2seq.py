@@ -37,6 +37,7 @@ class ModelSettings:
     dropout_placement: str = "output"  # output or inputs (seq2seq.model.decoder.Decoder)
     output_bias: bool = True
     attentional_bias: bool = False
+    initial_cell: str = "cell"  # the decoder's first cell state: the bridged cell, or the bridged hidden state
 
 
 class Seq2Seq(nn.Module):
@@ -64,7 +65,10 @@ class Seq2Seq(nn.Module):
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> tuple[DecoderState, Memory | None]:
         """Encode `src` (batch, src_len): the decoder's initial state and what it attends to."""
         enc_out, state = self.encoder(src, src_lengths)
-        return self.decoder.initial_state(*self.bridge(state)), self.decoder.memory(enc_out, src != PAD_ID)
+        h, c = self.bridge(state)
+        if self.settings.initial_cell == "hidden":  # Joey NMT starts the cell from the hidden state
+            c = h
+        return self.decoder.initial_state(h, c), self.decoder.memory(enc_out, src != PAD_ID)
 
     def step(self, token: torch.Tensor, state: DecoderState, memory: Memory | None
              ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
