@@ -7,7 +7,7 @@ from pathlib import Path
 
 from seq2seq.config import load_params
 from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
-from seq2seq.evaluation.stage import EvaluationOutputs, evaluate_file
+from seq2seq.evaluation.evaluator import EvaluationOutputs, evaluate_file
 from seq2seq.runner import run_main
 
 

@@ -14,7 +14,7 @@ from seq2seq.device import THREADS_VARIABLE, stage_threads, use_threads
 from seq2seq.runner import run_main
 from seq2seq.training.distributed import Workers, from_torchrun, launch
 from seq2seq.training.live import check_layout, discard, dvclive_epochs
-from seq2seq.training.stage import train_file
+from seq2seq.training.trainer import train_file
 
 
 def train(workers: Workers, args: argparse.Namespace, params: dict, threads: tuple[int, str]) -> None:

@@ -103,7 +103,8 @@ def overfit(pairs=PAIRS, source: Vocab = SOURCE, target: Vocab = TARGET, epochs:
     model = build_model(encoder, decoder, len(source), len(target))
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     for _ in range(epochs):
-        loss = train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "overfit", progress=False)
+        loss = train_epoch(model, examples, cfg, optimizer, generator=gen, device=torch.device("cpu"), desc="overfit",
+                           progress=False)
     return model, loss
 
 

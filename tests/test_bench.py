@@ -8,7 +8,7 @@ import sys
 import torch
 import yaml
 
-from seq2seq.bench.throughput import BENCH_KEYS, PerWordReference, run_bench, synthetic_examples
+from seq2seq.bench.throughput import BENCH_KEYS, run_bench, synthetic_examples
 from seq2seq.cli import _bench_shape
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import encode_pairs
@@ -26,34 +26,6 @@ def test_synthetic_examples_have_the_drawn_lengths():
     examples = synthetic_examples([(3, 5), (8, 2)], 20, 30, torch.Generator().manual_seed(0))
     assert [(len(s), len(t)) for s, t in examples] == [(3, 5), (8, 2)]
     assert all(s[-1] == t[-1] == 2 and min(s[:-1] + t[:-1]) >= 4 for s, t in examples)
-
-
-def test_per_word_reference_computes_the_same_loss_as_the_batched_model():
-    # Same weights, same pair: the word-by-word loop must compute what the batched model computes.
-    for bidirectional, feeding, kind in ((False, False, "general"), (True, True, "bahdanau")):
-        torch.manual_seed(0)
-        enc = EncoderConfig(embedding_size=6, hidden_size=5, dropout=0.0, bidirectional=bidirectional)
-        dec = DecoderConfig(embedding_size=7, hidden_size=5, dropout=0.0, attention=kind, input_feeding=feeding,
-                            tie_embeddings=False)
-        model = build_model(enc, dec, 11, 13).eval()
-        ref = PerWordReference(model.settings).eval()
-        ref.src_embedding.weight.data.copy_(model.encoder.embedding.weight)
-        ref.tgt_embedding.weight.data.copy_(model.decoder.embedding.weight)
-        rnn = model.encoder.rnn
-        for d, suffix in enumerate(["", "_reverse"][:2 if bidirectional else 1]):
-            cell = ref.enc_cells[d]
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                getattr(cell, name).data.copy_(getattr(rnn, f"{name}_l0{suffix}"))
-        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-            getattr(ref.dec_cells[0], name).data.copy_(getattr(model.decoder.rnn, f"{name}_l0"))
-        ref.bridge.load_state_dict(model.bridge.state_dict())
-        ref.attention.load_state_dict(model.decoder.attention.state_dict())
-        ref.combine.load_state_dict(model.decoder.combine.state_dict())
-        ref.out.load_state_dict(model.decoder.out.state_dict())
-        src, tgt = [4, 5, 6, 2], [7, 8, 2]
-        logits = model(torch.tensor([src]), torch.tensor([len(src)]), torch.tensor([[1] + tgt[:-1]]))
-        batched = torch.nn.functional.cross_entropy(logits[0], torch.tensor(tgt), reduction="sum")
-        assert torch.allclose(ref.loss(src, tgt), batched, atol=1e-5)
 
 
 def test_run_bench_reports_every_key_for_the_model_it_was_given():

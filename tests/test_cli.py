@@ -3,7 +3,7 @@ options refused with one paragraph and exit status 1."""
 
 import pytest
 
-from seq2seq.cli import _parser, main
+from seq2seq.cli import _beam_size, _parser, main
 from seq2seq.config import EvaluateConfig, PrepareConfig
 
 
@@ -22,8 +22,9 @@ def test_help_lists_every_command(capsys):
 def test_translate_decodes_as_the_evaluate_stage_by_default():
     args = _parser().parse_args(["translate", "x"])
     evaluate = EvaluateConfig()
-    assert (args.beam, args.length_penalty, args.max_output_length) == (
+    assert (_beam_size(args), args.length_penalty, args.max_output_length) == (
         evaluate.beam_size, evaluate.length_penalty, evaluate.max_output_length)
+    assert _beam_size(_parser().parse_args(["translate", "--reference", "x"])) == 1
     epilog = _parser()._subparsers._group_actions[0].choices["translate"].epilog
     assert f"prepare.max_length = {PrepareConfig().max_length} words" in epilog and "they re" in epilog
 

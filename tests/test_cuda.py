@@ -30,7 +30,8 @@ def trained_weights(precision: str) -> dict[str, torch.Tensor]:
     cfg = TrainConfig(batch_size=3, learning_rate=0.01, precision=precision, **PLAIN_TRAIN)
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     examples = encode_pairs(PAIRS, SOURCE, TARGET)
-    losses = [train_epoch(model, examples, cfg, optimizer, gen, CUDA, "cuda", progress=False) for _ in range(20)]
+    losses = [train_epoch(model, examples, cfg, optimizer, generator=gen, device=CUDA, desc="cuda", progress=False)
+              for _ in range(20)]
     assert losses[-1] < losses[0]
     return {k: v.cpu() for k, v in model.state_dict().items()}
 

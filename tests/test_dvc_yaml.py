@@ -22,10 +22,14 @@ def module_path(name: str) -> Path | None:
 
 
 def imported_modules(path: Path) -> set[str]:
+    """The seq2seq modules `path` imports when it is imported: its module-level imports (one inside
+    a function runs only when that function does, e.g. `translate --reference`'s model)."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("seq2seq"):
             found.add(node.module)
+            # `from seq2seq.model import reference` imports the module seq2seq.model.reference
+            found.update(f"{node.module}.{a.name}" for a in node.names if module_path(f"{node.module}.{a.name}"))
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("seq2seq"))
     return found

@@ -12,7 +12,7 @@ from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.data.vocab import EOS_ID, SOS_ID, Vocab
 from seq2seq.errors import UserError
 from seq2seq.inference.ensemble import Ensemble, load_models
-from seq2seq.inference.search import beam_hypotheses, greedy_search
+from seq2seq.inference.search import search
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 from tests.conftest import PAIRS, SOURCE, TARGET, overfit
 
@@ -48,8 +48,8 @@ def mean_log_probs(models, src, lengths, sequences) -> torch.Tensor:
 def test_one_model_is_exactly_itself():
     net = model(0)
     alone = Ensemble([net])
-    assert torch.equal(greedy_search(alone, SRC, LENGTHS, 6), greedy_search(net, SRC, LENGTHS, 6))
-    a, b = (beam_hypotheses(m, SRC, LENGTHS, 6, 4, 1.0, n_best=4) for m in (net, alone))
+    assert torch.equal(search(alone, SRC, LENGTHS, 6).tokens, search(net, SRC, LENGTHS, 6).tokens)
+    a, b = (search(m, SRC, LENGTHS, 6, 4, 1.0, n_best=4) for m in (net, alone))
     assert torch.equal(a.tokens, b.tokens) and torch.allclose(a.scores, b.scores)
 
 
@@ -57,7 +57,7 @@ def test_greedy_follows_the_mean_log_probability_of_models_with_their_own_states
     # Two different models (one bidirectional, one without input feeding): their states differ in
     # kind, so each must carry its own.
     models = [model(1), model(2, bidirectional=True, input_feeding=False)]
-    ids = greedy_search(Ensemble(models), SRC, LENGTHS, 5)
+    ids = search(Ensemble(models), SRC, LENGTHS, 5).tokens[:, 0]
     for i in range(SRC.size(0)):
         # The argmax chain by hand: at each step every model reads the tokens chosen so far.
         src, length, chosen = SRC[i:i + 1], LENGTHS[i:i + 1], []
@@ -74,7 +74,7 @@ def test_greedy_follows_the_mean_log_probability_of_models_with_their_own_states
 def test_a_beam_holding_every_candidate_finds_the_ensemble_s_exhaustive_best():
     models = [model(3), model(4)]
     vocab, max_len = 7, 3
-    found = beam_hypotheses(Ensemble(models), SRC, LENGTHS, max_len, vocab * (vocab - 1) ** (max_len - 1), 1.0)
+    found = search(Ensemble(models), SRC, LENGTHS, max_len, vocab * (vocab - 1) ** (max_len - 1), 1.0)
     others = [t for t in range(vocab) if t != EOS_ID]
     for i in range(SRC.size(0)):
         candidates = [(*body, EOS_ID) for n in range(max_len) for body in itertools.product(others, repeat=n)]

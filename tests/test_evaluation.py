@@ -8,9 +8,9 @@ import torch
 from seq2seq.checkpoint import save_checkpoint
 from seq2seq.config import EvaluateConfig
 from seq2seq.evaluation.breakdown import breakdown
+from seq2seq.evaluation.evaluator import EvaluationOutputs, evaluate_file
 from seq2seq.evaluation.metrics import sentence_statistics
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
-from seq2seq.evaluation.stage import EvaluationOutputs, evaluate_file
 from seq2seq.fileio import write_pairs
 from tests.conftest import SOURCE, TARGET, overfit
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import sacrebleu
 
+from seq2seq.evaluation.evaluator import sample_rows
 from seq2seq.evaluation.metrics import SentenceStatistics, reference_streams, sentence_statistics, summarise
-from seq2seq.evaluation.stage import sample_rows
 
 
 def corpus_scores(hypotheses, references, n_bootstrap=0):

@@ -4,7 +4,7 @@ from torch import nn
 
 from seq2seq.config import DecoderConfig, EncoderConfig
 from seq2seq.data.vocab import PAD_ID
-from seq2seq.inference.search import greedy_search
+from seq2seq.inference.search import search
 from seq2seq.model.attention import Attention
 from seq2seq.model.bridge import Bridge
 from seq2seq.model.encoder import Encoder, reverse_rows
@@ -111,7 +111,7 @@ def test_seq2seq_forward_shapes_and_greedy_is_the_argmax_chain(overrides):
     assert model(SRC, LENGTHS, tgt_in).shape == (2, 3, 15)
     gen = torch.Generator().manual_seed(0)
     assert model(SRC, LENGTHS, tgt_in, teacher_forcing_ratio=0.5, generator=gen).shape == (2, 3, 15)
-    out = greedy_search(model, SRC, LENGTHS, max_len=6)
+    out = search(model, SRC, LENGTHS, max_len=6).tokens[:, 0]
     assert out.shape[0] == 2 and 1 <= out.shape[1] <= 6
     # Greedy search is the argmax chain of single decoder steps.
     model.eval()
@@ -145,8 +145,8 @@ def test_greedy_min_len_forbids_an_early_end():
     model = Seq2Seq(settings()).eval()
     with torch.no_grad():
         model.decoder.out.bias[2] = 100.0  # <eos> wins every step unless forbidden
-    assert greedy_search(model, SRC, LENGTHS, max_len=6).shape[1] == 1
-    out = greedy_search(model, SRC, LENGTHS, max_len=6, min_len=4)
+    assert search(model, SRC, LENGTHS, max_len=6).tokens.shape[2] == 1
+    out = search(model, SRC, LENGTHS, max_len=6, min_len=4).tokens[:, 0]
     assert out.shape[1] == 5 and not (out[:, :4] == 2).any() and (out[:, 4] == 2).all()
 
 
@@ -269,8 +269,15 @@ def test_input_feeding_steps_by_hand_equal_nn_lstm_calls_and_their_gradients(lay
             outputs.append(feed)
         return torch.stack(outputs, dim=1), h, c
 
+    def by_hand(state, memory):
+        outputs = []
+        for t in range(tgt_in.size(1)):
+            out, state, _ = dec.step(tgt_in[:, t], state, memory)
+            outputs.append(out)
+        return torch.stack(outputs, dim=1), state.h, state.c
+
     runs = []
-    for decode in (lambda s, m: reference(s, m), lambda s, m: (lambda o, st, _: (o, st.h, st.c))(*dec(tgt_in, s, m))):
+    for decode in (reference, by_hand):
         model.zero_grad()
         outputs, h, c = decode(*model.encode(SRC, LENGTHS))
         (dec.project(outputs).logsumexp(-1).sum() + h.sum() + c.sum()).backward()
@@ -317,7 +324,7 @@ def test_scored_logits_of_mixed_target_lengths_equal_each_sentence_alone_and_the
 @pytest.mark.parametrize("placement", ["output", "inputs"])
 def test_dropout_placement_says_which_vectors_are_dropped(placement):
     # Each call of the decoder's dropout, by the shape it drops, over 3 input-feeding steps of 2
-    # sentences (embedding 5, hidden 8, encoder outputs 8): "output" drops the embeddings once and
+    # sentences (embedding 5, hidden 8, encoder outputs 8): "output" drops the 6 embeddings once and
     # each step's attentional vector; "inputs" the embeddings, each step's fed vector and each
     # step's [h; context].
     torch.manual_seed(0)
@@ -327,9 +334,11 @@ def test_dropout_placement_says_which_vectors_are_dropped(placement):
     model.decoder.dropout.register_forward_hook(lambda module, args, out: shapes.append(tuple(args[0].shape)))
     logits = model(SRC, LENGTHS, torch.tensor([[1, 5, 6], [1, 7, 2]]))
     step = [(2, 1, 8)] if placement == "output" else [(2, 8), (2, 1, 16)]
-    assert shapes == [(2, 3, 5)] + step * 3
+    assert shapes == [(6, 5)] + step * 3  # the embeddings of every step at once, step-major
     # What the output layer reads: half its values zeroed by dropout under "output", none under "inputs".
-    features = model.decoder(torch.tensor([[1, 5, 6], [1, 7, 2]]), *model.encode(SRC, LENGTHS))[0]
+    every = torch.ones(2, 3, dtype=torch.bool)
+    features = model.decoder.teacher_forced(torch.tensor([[1, 5, 6], [1, 7, 2]]), *model.encode(SRC, LENGTHS),
+                                            every)[0]
     zeros = (features == 0).float().mean().item()
     assert (0.3 < zeros < 0.7) if placement == "output" else zeros == 0.0
     assert logits.shape == (2, 3, 15)

@@ -1,5 +1,6 @@
-"""Beam search: greedy at beam 1, exhaustive search when the beam holds everything, finished
-hypotheses left alone, batches equal to single sentences, and `seq2seq translate --beam`."""
+"""Search, through its one entry point `search`: greedy at beam 1 equal to beam search of one,
+exhaustive search when the beam holds everything, finished hypotheses left alone, batches equal to
+single sentences, the n-best, `translate_ids` and `seq2seq translate --beam`."""
 
 import itertools
 import subprocess
@@ -14,7 +15,8 @@ from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import encode_pairs, encode_source, pad_sources
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
-from seq2seq.inference.search import beam_hypotheses, beam_search, greedy_hypotheses, greedy_search, translate_ids
+from seq2seq.inference.search import Hypotheses, _beam, search
+from seq2seq.inference.translate import translate_ids
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 from seq2seq.training.loop import train_epoch
@@ -32,6 +34,12 @@ CONFIGS = [
 ]
 SRC = torch.tensor([[5, 6, 7, 8, 2], [9, 2, PAD_ID, PAD_ID, PAD_ID], [10, 11, 2, PAD_ID, PAD_ID]])
 LENGTHS = torch.tensor([5, 2, 3])
+
+
+def best_ids(model, src: torch.Tensor, lengths: torch.Tensor, max_len: int, beam: int = 1, penalty: float = 1.0,
+         min_len: int = 0) -> torch.Tensor:
+    """The best translation of each sentence, ids (batch, <= max_len)."""
+    return search(model, src, lengths, max_len, beam, penalty, min_len=min_len).tokens[:, 0]
 
 
 def random_model(seed: int, target_vocab_size: int = 9, sharpness: float = 4.0, eos_bias: float = 0.0,
@@ -63,9 +71,12 @@ def test_beam_of_one_is_greedy(overrides):
     for seed in range(6):
         model = random_model(seed, eos_bias=seed, **overrides)
         for min_len in (0, 3):
-            greedy = greedy_search(model, SRC, LENGTHS, 6, min_len)
+            greedy = best_ids(model, SRC, LENGTHS, 6, min_len=min_len)
             for penalty in (0.0, 1.0):
-                assert torch.equal(beam_search(model, SRC, LENGTHS, 6, 1, penalty, min_len), greedy)
+                # `search` never runs beam search at beam 1: called directly, it must agree.
+                beam = _beam(model, SRC, LENGTHS, 6, 1, penalty, 1, min_len).tokens[:, 0]
+                assert torch.equal(beam, greedy)
+                assert torch.equal(best_ids(model, SRC, LENGTHS, 6, 1, penalty, min_len), greedy)
             rows = greedy.tolist()
             ended += sum(EOS_ID in r for r in rows)
             cut += sum(EOS_ID not in r and len(r) == 6 for r in rows)
@@ -96,7 +107,8 @@ def half_trained_model(overrides: dict) -> tuple[Seq2Seq, torch.Tensor, torch.Te
     cfg = TrainConfig(batch_size=len(examples), learning_rate=0.03, **PLAIN_TRAIN)
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     for _ in range(20):
-        train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "tiny", progress=False)
+        train_epoch(model, examples, cfg, optimizer, generator=gen, device=torch.device("cpu"), desc="tiny",
+                    progress=False)
     return (model.eval(), *pad_sources([s for s, _ in examples]))
 
 
@@ -123,7 +135,7 @@ def test_a_beam_holding_every_candidate_finds_the_exhaustive_best(overrides):
     beam = vocab * (vocab - 1) ** (max_len - 1)
     longer = 0
     for penalty in (0.0, 1.0):
-        found = beam_search(model, src, lengths, max_len, beam, penalty)
+        found = best_ids(model, src, lengths, max_len, beam, penalty)
         for i in range(src.size(0)):
             best_score, best = exhaustive_best(model, src[i:i + 1], lengths[i:i + 1], max_len, penalty)
             row = found[i].tolist()
@@ -169,10 +181,10 @@ def test_beam_search_finds_the_path_greedy_misses():
     probs[0, SOS_ID, SOS_ID, a], probs[0, SOS_ID, SOS_ID, b] = 0.5, 0.4  # a first looks best...
     probs[0, SOS_ID, b, c], probs[0, b, c, EOS_ID] = 0.9, 0.9  # ...but b c <eos> is likelier
     model, src, lengths = ToyModel(probs), torch.tensor([[4, 2]]), torch.tensor([2])
-    greedy = greedy_search(model, src, lengths, 5)
-    assert greedy[0, 0] == a and torch.equal(beam_search(model, src, lengths, 5, 1), greedy)
+    greedy = best_ids(model, src, lengths, 5)
+    assert greedy[0, 0] == a and torch.equal(_beam(model, src, lengths, 5, 1, 1.0, 1, 0).tokens[:, 0], greedy)
     for penalty in (0.0, 1.0):
-        assert beam_search(model, src, lengths, 5, 2, penalty).tolist() == [[b, c, EOS_ID]]
+        assert best_ids(model, src, lengths, 5, 2, penalty).tolist() == [[b, c, EOS_ID]]
 
 
 def test_an_ending_that_ranked_second_at_its_step_can_win():
@@ -181,9 +193,9 @@ def test_an_ending_that_ranked_second_at_its_step_can_win():
     probs[0, SOS_ID, SOS_ID, a], probs[0, SOS_ID, a, b], probs[0, SOS_ID, a, EOS_ID] = 0.9, 0.5, 0.4
     model, src, lengths = ToyModel(probs), torch.tensor([[4, 2]]), torch.tensor([2])
     # a b outranks a <eos> at step 2, but every continuation of a b is unlikely.
-    assert greedy_search(model, src, lengths, 5)[0, :2].tolist() == [a, b]
+    assert best_ids(model, src, lengths, 5)[0, :2].tolist() == [a, b]
     for penalty in (0.0, 1.0):
-        assert beam_search(model, src, lengths, 5, 2, penalty).tolist() == [[a, EOS_ID]]
+        assert best_ids(model, src, lengths, 5, 2, penalty).tolist() == [[a, EOS_ID]]
 
 
 def test_the_length_penalty_decides_between_a_short_and_a_long_ending():
@@ -193,9 +205,9 @@ def test_the_length_penalty_decides_between_a_short_and_a_long_ending():
     probs[0, SOS_ID, a, EOS_ID] = 0.4  # a <eos>: the likelier sequence
     probs[0, SOS_ID, b, c], probs[0, b, c, d], probs[0, c, d, EOS_ID] = 0.97, 0.97, 0.97  # b c d <eos>
     model, src, lengths = ToyModel(probs), torch.tensor([[4, 2]]), torch.tensor([2])  # has the better mean
-    assert beam_search(model, src, lengths, 5, 2, 0.0).tolist() == [[a, EOS_ID]]
+    assert best_ids(model, src, lengths, 5, 2, 0.0).tolist() == [[a, EOS_ID]]
     # a <eos> ends first; b c is already less likely, yet the search must go on to find b c d <eos>.
-    assert beam_search(model, src, lengths, 5, 2, 1.0).tolist() == [[b, c, d, EOS_ID]]
+    assert best_ids(model, src, lengths, 5, 2, 1.0).tolist() == [[b, c, d, EOS_ID]]
 
 
 def test_a_hypothesis_that_ended_early_is_returned_as_it_ended():
@@ -210,7 +222,7 @@ def test_a_hypothesis_that_ended_early_is_returned_as_it_ended():
     model = ToyModel(probs)
     src, lengths = torch.tensor([[4, 2], [5, 2]]), torch.tensor([2, 2])
     for penalty in (0.0, 1.0):
-        out = beam_search(model, src, lengths, 5, 2, penalty)
+        out = best_ids(model, src, lengths, 5, 2, penalty)
         assert out.tolist() == [[a, EOS_ID, PAD_ID, PAD_ID, PAD_ID], [c, c, c, c, c]]
 
 
@@ -218,7 +230,7 @@ def test_a_hypothesis_that_ended_early_is_returned_as_it_ended():
 def test_rows_hold_only_padding_after_eos(overrides):
     model, src, lengths = half_trained_model(overrides)
     for beam, penalty in itertools.product((2, 5), (0.0, 1.0)):
-        out = beam_search(model, src, lengths, 8, beam, penalty)
+        out = best_ids(model, src, lengths, 8, beam, penalty)
         assert_padded_after_eos(out)
         assert (out[:, -1] == PAD_ID).any()  # some rows ended before others, and stayed ended
 
@@ -227,10 +239,10 @@ def test_rows_hold_only_padding_after_eos(overrides):
 @pytest.mark.parametrize("penalty", [0.0, 1.0])
 def test_a_batch_decodes_as_its_sentences_alone(overrides, penalty):
     model = random_model(3, **overrides)
-    together = beam_search(model, SRC, LENGTHS, 7, 3, penalty)
+    together = best_ids(model, SRC, LENGTHS, 7, 3, penalty)
     for i in range(SRC.size(0)):
         n = int(LENGTHS[i])
-        alone = beam_search(model, SRC[i:i + 1, :n], LENGTHS[i:i + 1], 7, 3, penalty)[0]
+        alone = best_ids(model, SRC[i:i + 1, :n], LENGTHS[i:i + 1], 7, 3, penalty)[0]
         assert torch.equal(together[i, :alone.size(0)], alone)
         assert (together[i, alone.size(0):] == PAD_ID).all()
 
@@ -238,9 +250,11 @@ def test_a_batch_decodes_as_its_sentences_alone(overrides, penalty):
 def test_invalid_beam_settings_are_refused():
     model = random_model(0)
     with pytest.raises(ValueError, match="beam_size"):
-        beam_search(model, SRC, LENGTHS, 5, 0)
+        search(model, SRC, LENGTHS, 5, 0)
+    with pytest.raises(ValueError, match="n_best"):
+        search(model, SRC, LENGTHS, 5, 2, n_best=3)
     with pytest.raises(ValueError, match="length_penalty"):
-        beam_search(model, SRC, LENGTHS, 5, 2, -0.5)
+        search(model, SRC, LENGTHS, 5, 2, -0.5)
 
 
 PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
@@ -259,7 +273,8 @@ def checkpoint(tmp_path_factory) -> Path:
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
     examples = encode_pairs(PAIRS, source, target)
     for _ in range(150):
-        train_epoch(model, examples, cfg, optimizer, gen, torch.device("cpu"), "fixture", progress=False)
+        train_epoch(model, examples, cfg, optimizer, generator=gen, device=torch.device("cpu"), desc="fixture",
+                    progress=False)
     path = tmp_path_factory.mktemp("model") / "model.pt"
     save_checkpoint(path, model, source, target, {"direction": "fra-eng", "max_length": 6})
     return path
@@ -274,7 +289,7 @@ def test_translate_ids_searches_with_a_beam_above_one(checkpoint):
             [t for _, t in PAIRS]
     src, lengths = pad_sources(sources)
     assert translate_ids(loaded.model, sources, loaded.target, 4, 3, cpu, beam_size=1) == \
-        [" ".join(loaded.target.decode(row)) for row in greedy_search(loaded.model, src, lengths, 3).tolist()]
+        [" ".join(loaded.target.decode(row)) for row in best_ids(loaded.model, src, lengths, 3).tolist()]
 
 
 def test_translate_ids_batches_sources_sorted_by_length_and_answers_in_their_order(monkeypatch):
@@ -284,11 +299,11 @@ def test_translate_ids_batches_sources_sorted_by_length_and_answers_in_their_ord
     sources = [encode_source(s, vocab) for s in ["a b c d e f", "b", "c d e", "b", "g f e d", "a b"]]
     seen: list[list[int]] = []
 
-    def echo(model, src, lengths, *args):
+    def echo(model, src, lengths, *args, **kwargs):
         seen.append(lengths.tolist())
-        return src
+        return Hypotheses(src.unsqueeze(1), torch.zeros(src.size(0), 1))
 
-    monkeypatch.setattr("seq2seq.inference.search.decode_batch", echo)
+    monkeypatch.setattr("seq2seq.inference.translate.search", echo)
     expected = [vocab.join(vocab.decode(ids)) for ids in sources]
     for size in range(1, len(sources) + 2):
         seen.clear()
@@ -339,7 +354,7 @@ def test_the_n_best_of_a_beam_holding_every_candidate_are_the_exhaustive_n_best(
     vocab, max_len, n = model.settings.target_vocab_size, 4, 3
     beam = vocab * (vocab - 1) ** (max_len - 1)  # nothing is pruned (as above)
     for penalty in (0.0, 1.0):
-        found = beam_hypotheses(model, src, lengths, max_len, beam, penalty, n_best=n)
+        found = search(model, src, lengths, max_len, beam, penalty, n_best=n)
         assert found.tokens.shape[:2] == (src.size(0), n)
         for i in range(src.size(0)):
             expected = exhaustive_ranking(model, src[i:i + 1], lengths[i:i + 1], max_len, penalty)[:n]
@@ -347,14 +362,14 @@ def test_the_n_best_of_a_beam_holding_every_candidate_are_the_exhaustive_n_best(
             assert rows == [seq for _, seq in expected]
             assert found.scores[i].tolist() == pytest.approx([score for score, _ in expected], abs=1e-5)
         # The best of the n is what beam search returns alone.
-        assert torch.equal(found.tokens[:, 0, :beam_search(model, src, lengths, max_len, beam, penalty).size(1)],
-                           beam_search(model, src, lengths, max_len, beam, penalty))
+        alone = best_ids(model, src, lengths, max_len, beam, penalty)
+        assert torch.equal(found.tokens[:, 0, :alone.size(1)], alone)
 
 
 def test_greedy_scores_are_the_log_probability_of_its_output_over_its_length():
     model, src, lengths = half_trained_model({"attention": "general"})
     for penalty in (0.0, 1.0):
-        found = greedy_hypotheses(model, src, lengths, 5, length_penalty=penalty)
+        found = search(model, src, lengths, 5, length_penalty=penalty)
         for i, row in enumerate(found.tokens[:, 0].tolist()):
             out = tuple(row[:row.index(EOS_ID) + 1]) if EOS_ID in row else tuple(row)
             expected = sequence_log_probs(model, src[i:i + 1], lengths[i:i + 1], [out]) / len(out) ** penalty

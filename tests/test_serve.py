@@ -208,7 +208,7 @@ def test_an_error_inside_the_server_is_a_json_500_without_traceback(served_check
     def fail(*args, **kwargs):
         raise RuntimeError("a secret internal detail")
 
-    loaded.model.decoder.forward = fail
+    loaded.model.decoder.step = fail
     sock = socket.create_server(("127.0.0.1", 0))
     base = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = uvicorn.Server(uvicorn.Config(create_app(loaded, Limits(), {"models": []}), log_config=None,

@@ -16,13 +16,13 @@ from seq2seq.data.batching import (
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
-from seq2seq.evaluation.metrics import sequence_loss
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
-from seq2seq.inference.search import translate_ids
+from seq2seq.inference.translate import translate_ids
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.loop import drop_words, fit, shard_batch, train_epoch
+from seq2seq.training.objective import sequence_loss
 from seq2seq.training.optim import UpdateRate, make_optimizer, make_scheduler, step_scheduler
 from tests.conftest import PAIRS, PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN, SOURCE, TARGET, overfit
 
@@ -127,7 +127,8 @@ def test_exploding_loss_stops_with_a_clear_error():
         model.decoder.out.weight[0, 0] = float("inf")
     cfg = TrainConfig(optimizer="sgd", learning_rate=0.1, batch_size=2)
     with pytest.raises(UserError, match=r"loss became nan.*batch 1.*learning_rate"):
-        train_epoch(model, EXAMPLES, cfg, make_optimizer(model, cfg), torch.Generator(), torch.device("cpu"), "x")
+        train_epoch(model, EXAMPLES, cfg, make_optimizer(model, cfg), generator=torch.Generator(),
+                    device=torch.device("cpu"), desc="x")
 
 
 def test_label_smoothing_loss_by_hand():
@@ -212,10 +213,10 @@ def test_word_dropout_trains_on_the_dropped_source():
     unk_examples = [([UNK_ID] * (len(s) - 1) + [EOS_ID], t) for s, t in EXAMPLES]
     dropped = TrainConfig(batch_size=len(EXAMPLES), **{**PLAIN_TRAIN, "word_dropout": 0.999999})
     plain = TrainConfig(batch_size=len(EXAMPLES), **PLAIN_TRAIN)
-    a = train_epoch(model, EXAMPLES, dropped, make_optimizer(model, dropped), torch.Generator().manual_seed(1),
-                    torch.device("cpu"), "x", False)
-    b = train_epoch(twin, unk_examples, plain, make_optimizer(twin, plain), torch.Generator().manual_seed(1),
-                    torch.device("cpu"), "x", False)
+    a = train_epoch(model, EXAMPLES, dropped, make_optimizer(model, dropped),
+                    generator=torch.Generator().manual_seed(1), device=torch.device("cpu"), desc="x", progress=False)
+    b = train_epoch(twin, unk_examples, plain, make_optimizer(twin, plain),
+                    generator=torch.Generator().manual_seed(1), device=torch.device("cpu"), desc="x", progress=False)
     assert a == pytest.approx(b, abs=1e-6)
 
 
@@ -301,8 +302,8 @@ def test_gradient_clipping_bounds_the_step():
         before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
         cfg = TrainConfig(optimizer="sgd", momentum=0.0, learning_rate=1.0, batch_size=1,
                           clip_grad_norm=clip, **PLAIN_TRAIN)
-        train_epoch(model, EXAMPLES[:1], cfg, make_optimizer(model, cfg), torch.Generator().manual_seed(0),
-                    torch.device("cpu"), "clip", progress=False)
+        train_epoch(model, EXAMPLES[:1], cfg, make_optimizer(model, cfg), generator=torch.Generator().manual_seed(0),
+                    device=torch.device("cpu"), desc="clip", progress=False)
         return float((torch.cat([p.detach().flatten() for p in model.parameters()]) - before).norm())
 
     free = step_norm(0.0)
@@ -388,8 +389,8 @@ def test_bf16_runs_the_products_in_bfloat16_and_still_learns():
             assert model(batch.src, batch.src_lengths, batch.tgt_in).dtype == dtype
     cfg = TrainConfig(epochs=1, batch_size=len(EXAMPLES), learning_rate=0.01, precision="bf16", **PLAIN_TRAIN)
     optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
-    losses = [train_epoch(model, EXAMPLES, cfg, optimizer, gen, torch.device("cpu"), "bf16", progress=False)
-              for _ in range(60)]
+    losses = [train_epoch(model, EXAMPLES, cfg, optimizer, generator=gen, device=torch.device("cpu"), desc="bf16",
+                          progress=False) for _ in range(60)]
     assert losses[-1] < losses[0] / 4  # bfloat16 products, float32 weights: it learns the pairs all the same
     assert all(p.dtype == torch.float32 for p in model.parameters())
 
@@ -438,7 +439,7 @@ def test_extra_pairs_come_in_turn_all_before_any_twice_and_repeat_by_seed():
 
 def test_extra_pairs_sharing_a_validation_sentence_are_left_out(caplog):
     from seq2seq.training.distributed import SINGLE
-    from seq2seq.training.stage import usable_extra
+    from seq2seq.training.trainer import usable_extra
 
     valid = [("il est ici .", "he is here .")]
     extra = [("il est ici .", "he s around ."), ("va !", "go ."), ("tu vas bien ?", "he is here .")]

@@ -48,9 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--max-output-length", type=int, default=EVALUATE.max_output_length,
                     help=f"longest translation in tokens (default {EVALUATE.max_output_length}, as evaluate)")
     tr.add_argument("--batch-size", type=int, default=64, help="stdin lines translated together")
-    tr.add_argument("--beam", type=int, default=EVALUATE.beam_size, metavar="N",
+    tr.add_argument("--beam", type=int, metavar="N",
                     help=f"hypotheses kept per sentence (default {EVALUATE.beam_size}, as the evaluate stage); "
                     "1 is greedy decoding")
+    tr.add_argument("--reference", action="store_true",
+                    help="decode greedily with the word-by-word reference model (seq2seq.model.reference, "
+                    "docs/from-scratch.md), one sentence and one word at a time: prints what --beam 1 prints, "
+                    "slowly")
     tr.add_argument("--length-penalty", type=float, default=EVALUATE.length_penalty, metavar="X",
                     help=f"beam search ranks log-probability / length ** X (default {EVALUATE.length_penalty}, "
                     "as evaluate; 1.0: per token; 0: the plain sum, which favours short translations)")
@@ -197,6 +201,21 @@ def _load(args: argparse.Namespace):
     return device, loaded, precision
 
 
+def _beam_size(args: argparse.Namespace) -> int:
+    """`translate`'s beam: --beam, else the evaluate stage's; 1 with --reference, which refuses a
+    beam, n-best lists and ensembles."""
+    if not args.reference:
+        return EVALUATE.beam_size if args.beam is None else args.beam
+    if args.beam not in (None, 1) or args.n_best != 1:
+        raise UserError(f"--reference decodes greedily, one word at a time, so it takes no --beam ({args.beam}) "
+                        f"or --n-best ({args.n_best}): drop them, or drop --reference to search with the fast "
+                        "model.")
+    if args.model and len(args.model) > 1:
+        raise UserError(f"--reference reads one model, not an ensemble of {len(args.model)}: give --model once, "
+                        "or drop --reference to translate with the ensemble.")
+    return 1
+
+
 def _translate(args: argparse.Namespace) -> None:
     # Imported here so `seq2seq --help` stays fast.
     from seq2seq.device import autocast
@@ -204,6 +223,7 @@ def _translate(args: argparse.Namespace) -> None:
 
     if args.max_output_length < 1 or args.batch_size < 1:
         raise UserError("--max-output-length and --batch-size must be at least 1.")
+    args.beam = _beam_size(args)
     if args.beam < 1:
         raise UserError(f"--beam must be at least 1 (1 is greedy decoding), not {args.beam}.")
     if not 0 <= args.length_penalty < float("inf"):  # nan fails both comparisons
@@ -223,7 +243,7 @@ def _translate(args: argparse.Namespace) -> None:
             args.batch_size = 1
     with autocast(device, precision):
         results = translate_lines(loaded, lines, args.max_output_length, args.batch_size, args.beam,
-                                  args.length_penalty, args.n_best)
+                                  args.length_penalty, args.n_best, reference=args.reference)
         for number, result in enumerate(results, start=1):
             if args.n_best == 1:
                 print(result.translation, flush=args.batch_size == 1)

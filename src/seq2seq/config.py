@@ -33,7 +33,7 @@ PRECISIONS = ("fp32", "bf16")  # the arithmetic of matrix products (seq2seq.devi
 DROPOUT_PLACEMENTS = ("output", "inputs")  # where the decoder drops (seq2seq.model.decoder)
 BATCHINGS = ("random", "length")  # how training pairs are cut into batches (seq2seq.data.batching)
 INITIAL_CELLS = ("cell", "hidden")  # what starts the decoder's cell state (seq2seq.model.seq2seq)
-SMOOTHING_TARGETS = ("all", "others")  # what label smoothing spreads over (seq2seq.evaluation.metrics)
+SMOOTHING_TARGETS = ("all", "others")  # what label smoothing spreads over (seq2seq.training.objective)
 # Keys renamed, with why: an old params.yaml gets told the new name instead of "unknown key".
 RENAMED = {("vocab", "size"): ("pieces", "DVC's run cache leaves any param named 'size' out of its key, so a "
                                           "cached vocabulary of another size could be restored")}

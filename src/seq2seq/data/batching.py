@@ -117,7 +117,7 @@ def bucketed_chunks(examples: Sequence[Example], batch_size: int, generator: tor
     and its batches random within it), cut into batches of at most `batch_size`, and the batches
     shuffled again. At width 1 no source needs padding, so the encoder runs without packing; the
     targets' lengths vary, and training's decoder runs each step only on the rows whose target
-    reaches it (`Decoder.scored_features`).
+    reaches it (`Decoder.teacher_forced`).
     """
     def bucket(i: int) -> int:
         return len(examples[i][0]) // width

@@ -1,2 +1,3 @@
-"""Evaluation: scoring, metrics, the per-group breakdown, heatmaps, the kept translations, the
-evaluate stage, and comparing runs (significance, `seq2seq compare`)."""
+"""Evaluation: scoring, metrics (BLEU, chrF), the per-group breakdown, heatmaps, the kept
+translations, the evaluator the evaluate stage calls, and comparing runs (significance,
+`seq2seq compare`)."""

@@ -1,6 +1,6 @@
 """Score a model on pairs: teacher-forced loss and accuracy, then translations of each distinct
 source scored against all of its references (BLEU, chrF, exact match). Training's validation and
-the evaluate stage (`seq2seq.evaluation.stage`) both use it."""
+the evaluate stage (`seq2seq.evaluation.evaluator`) both use it."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import torch
 
 from seq2seq.data.batching import Example, batches, encode_pairs, encode_source
 from seq2seq.data.vocab import PAD_ID, Vocab
-from seq2seq.evaluation.metrics import SentenceStatistics, sentence_statistics, sequence_loss, summarise
+from seq2seq.evaluation.metrics import SentenceStatistics, sentence_statistics, summarise
 from seq2seq.fileio import Pair
-from seq2seq.inference.search import translate_ids
+from seq2seq.inference.translate import translate_ids
 from seq2seq.model.seq2seq import Seq2Seq
+from seq2seq.training.objective import sequence_loss
 
 
 @torch.no_grad()

@@ -1,1 +1,1 @@
-"""Inference: search (greedy, beam) and translating raw text."""
+"""Inference: search (greedy, beam, one entry point) and translating raw text or encoded sources."""

@@ -1,16 +1,14 @@
 """Search strategies over a trained model, apart from the network: greedy decoding and batched beam
-search. The model exposes what they need: `encode`, one decoder `step`, and `select` on its state
-and memory to reorder hypotheses."""
+search, both behind one entry point, `search`. The model exposes what they need: `encode`, one
+decoder `step`, and `select` on its state and memory to reorder hypotheses."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from seq2seq.data.batching import pad_sources
-from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
+from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID
 from seq2seq.model.seq2seq import Seq2Seq
 
 NEG_INF = float("-inf")
@@ -27,12 +25,25 @@ class Hypotheses:
     scores: torch.Tensor
 
 
+def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, beam_size: int = 1,
+           length_penalty: float = 1.0, n_best: int = 1, *, min_len: int = 0) -> Hypotheses:
+    """The `n_best` best translations of one padded batch, src (batch, src_len), with their scores:
+    greedy search for beam size 1 and one translation (what beam search of one gives, a test
+    checks), beam search above. The best translations alone are `search(...).tokens[:, 0]`, ids
+    (batch, <= max_len). `<eos>` is not allowed before step `min_len` (the benchmark uses it to
+    decode full lengths). Raises ValueError unless beam_size >= 1, 1 <= n_best <= beam_size and
+    length_penalty >= 0 (checked when the beam search runs)."""
+    if beam_size == 1 and n_best == 1:
+        return _greedy(model, src, src_lengths, max_len, length_penalty, min_len)
+    return _beam(model, src, src_lengths, max_len, beam_size, length_penalty, n_best, min_len)
+
+
 @torch.no_grad()
-def greedy_hypotheses(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int,
-                      min_len: int = 0, length_penalty: float = 1.0) -> Hypotheses:
+def _greedy(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int,
+            length_penalty: float, min_len: int) -> Hypotheses:
     """The most likely next token at every step, one hypothesis per sentence, scored as beam search
-    scores (its log-probability / length ** `length_penalty`, the `<eos>` counted). `<eos>` is not
-    allowed before step `min_len` (the benchmark uses it to decode full lengths)."""
+    scores (its log-probability / length ** `length_penalty`, the `<eos>` counted), so the penalty
+    changes its score, never its tokens. `<eos>` is not allowed before step `min_len`."""
     state, memory = model.encode(src, src_lengths)
     token = torch.full((src.size(0),), SOS_ID, dtype=torch.long, device=src.device)
     done = torch.zeros(src.size(0), dtype=torch.bool, device=src.device)
@@ -54,14 +65,6 @@ def greedy_hypotheses(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tens
             break
     scores = total / length.clamp(min=1).float() ** length_penalty
     return Hypotheses(torch.stack(out, dim=1).unsqueeze(1), scores.unsqueeze(1))
-
-
-@torch.no_grad()
-def greedy_search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int,
-                  min_len: int = 0) -> torch.Tensor:
-    """The most likely next token at every step: ids (batch, <= max_len), each row ending at its
-    `<eos>` (padded after it) or at max_len."""
-    return greedy_hypotheses(model, src, src_lengths, max_len, min_len).tokens[:, 0]
 
 
 @dataclass
@@ -112,8 +115,8 @@ def _settled(finished: _Finished, live: torch.Tensor, max_len: int, length_penal
 
 
 @torch.no_grad()
-def beam_hypotheses(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, beam_size: int,
-                    length_penalty: float = 1.0, min_len: int = 0, n_best: int = 1) -> Hypotheses:
+def _beam(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, beam_size: int,
+          length_penalty: float, n_best: int, min_len: int) -> Hypotheses:
     """The `n_best` best of `beam_size` hypotheses per sentence, all sentences decoded together:
     ended ones first (best first), then, if fewer than `n_best` ended within max_len, the best
     unfinished ones. `<eos>` is not allowed before step `min_len`.
@@ -180,53 +183,3 @@ def _fill(finished: _Finished, history: torch.Tensor, live: torch.Tensor, length
     length = finished.length.masked_fill(missing, steps)
     return Hypotheses(tokens[:, :, :int(length.max())] if length.numel() else tokens, scores)
 
-
-@torch.no_grad()
-def beam_search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, beam_size: int,
-                length_penalty: float = 1.0, min_len: int = 0) -> torch.Tensor:
-    """The best of `beam_size` hypotheses per sentence (`beam_hypotheses`): ids (batch, <= max_len),
-    each row its best hypothesis ended by `<eos>` and padded after it or, if none ended within
-    max_len, its best unfinished one."""
-    return beam_hypotheses(model, src, src_lengths, max_len, beam_size, length_penalty, min_len).tokens[:, 0]
-
-
-def search(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, beam_size: int = 1,
-           length_penalty: float = 1.0, min_len: int = 0, n_best: int = 1) -> Hypotheses:
-    """The `n_best` best translations of one padded batch with their scores: greedy search for beam
-    size 1, beam search above."""
-    if beam_size == 1 and n_best == 1:
-        return greedy_hypotheses(model, src, src_lengths, max_len, min_len, length_penalty)
-    return beam_hypotheses(model, src, src_lengths, max_len, beam_size, length_penalty, min_len, n_best)
-
-
-def decode_batch(model: Seq2Seq, src: torch.Tensor, src_lengths: torch.Tensor, max_len: int, beam_size: int = 1,
-                 length_penalty: float = 1.0, min_len: int = 0) -> torch.Tensor:
-    """Ids (batch, <= max_len) of one padded batch: greedy search for beam size 1 (the length
-    penalty cannot change its result), `beam_search` above."""
-    if beam_size == 1:
-        return greedy_search(model, src, src_lengths, max_len, min_len)
-    return beam_search(model, src, src_lengths, max_len, beam_size, length_penalty, min_len)
-
-
-def translate_ids(model: Seq2Seq, sources: Sequence[list[int]], target: Vocab, batch_size: int,
-                  max_len: int, device: torch.device, min_len: int = 0, beam_size: int = 1,
-                  length_penalty: float = 1.0) -> list[str]:
-    """Translate source id lists (each ending in `<eos>`), `batch_size` at a time; each translation
-    as a normalised sentence (pieces joined back into words), in the order of `sources`.
-
-    The batches hold sources of similar length (sorted, stably): less padding for the encoder and
-    for attention at every step, and a batch's search ends when its last sentence settles, which
-    comes sooner when its sentences are alike. A batch's shape (how many sentences, padded to what
-    length) changes the rounding of the products in either precision: in float32 that changed none
-    of the default's test translations measured on a CPU, in bfloat16 a percent or two
-    (docs/speed.md, "The evaluate stage")."""
-    model.eval()
-    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    out = [""] * len(sources)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
-        src, lengths = pad_sources([sources[i] for i in chunk])
-        ids = decode_batch(model, src.to(device), lengths, max_len, beam_size, length_penalty, min_len)
-        for i, row in zip(chunk, ids.tolist()):
-            out[i] = target.join(target.decode(row))
-    return out

@@ -1,7 +1,9 @@
-"""Translate raw sentences with a trained checkpoint (or an ensemble), normalised exactly as in
+"""Translate with a trained checkpoint (or an ensemble). Raw sentences, normalised exactly as in
 training: each line's translation, its score, the n-best alternatives, the words the model never
-saw, whether the line was longer than the training data and, when asked, the attention weights.
-`seq2seq translate` and `seq2seq serve` both go through `translate_sentences`."""
+saw, whether the line was longer than the training data and, when asked, the attention weights;
+`seq2seq translate` and `seq2seq serve` both go through `translate_sentences`. Whole lists of
+encoded sources, in batches of similar length: `translate_ids`, for scoring (validation, the
+evaluate stage) and the benchmark."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import torch
 from seq2seq.checkpoint import LoadedModel
 from seq2seq.data.batching import encode_source, pad_sources
 from seq2seq.data.text import TextOptions, normalize, tokenize
+from seq2seq.data.vocab import Vocab
 from seq2seq.inference.alignment import Attention, align
 from seq2seq.inference.search import search
+from seq2seq.model.seq2seq import Seq2Seq
 
 log = logging.getLogger("seq2seq.translate")
 
@@ -45,10 +49,12 @@ class Translation:
 
 
 def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_length: int, beam_size: int = 1,
-                        length_penalty: float = 1.0, n_best: int = 1, attention: bool = False) -> list[Translation]:
+                        length_penalty: float = 1.0, n_best: int = 1, attention: bool = False,
+                        reference: bool = False) -> list[Translation]:
     """Translate `lines` together (one batch): exactly one result per line, in order. Greedy with
     `beam_size` 1, else beam search; `n_best` (at most `beam_size`) alternatives per line. Lines that
-    normalise to nothing (empty, or no letters) give an empty translation."""
+    normalise to nothing (empty, or no letters) give an empty translation. `reference` decodes
+    greedily with the word-by-word reference model instead, one line at a time (beam 1 only)."""
     options = TextOptions(keep_accents=bool(loaded.text.get("keep_accents", False)),
                           keep_apostrophes=bool(loaded.text.get("keep_apostrophes", False)))
     max_tokens = int(loaded.text.get("max_length", 10)) - 1
@@ -64,12 +70,19 @@ def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_le
     model, target = loaded.model, loaded.target
     device = next(model.parameters()).device
     model.eval()
-    src, lengths = pad_sources([encode_source(r.source, loaded.source) for r in todo])
+    sources = [encode_source(r.source, loaded.source) for r in todo]
+    src, lengths = pad_sources(sources)
     src = src.to(device)
-    with torch.no_grad():
-        found = search(model, src, lengths, max_output_length, beam_size, length_penalty, n_best=n_best)
-    for row, (result, ids, scores) in enumerate(zip(todo, found.tokens.tolist(), found.scores.tolist())):
-        result.alternatives = [(target.join(target.decode(out)), score) for out, score in zip(ids, scores)
+    if reference:
+        if beam_size != 1 or n_best != 1:
+            raise ValueError(f"the reference decodes greedily: beam size 1 and one best, not {beam_size} and {n_best}")
+        tokens, scores = _word_by_word(model, sources, max_output_length, length_penalty)
+    else:
+        with torch.no_grad():
+            found = search(model, src, lengths, max_output_length, beam_size, length_penalty, n_best=n_best)
+        tokens, scores = found.tokens.tolist(), found.scores.tolist()
+    for row, (result, ids, row_scores) in enumerate(zip(todo, tokens, scores)):
+        result.alternatives = [(target.join(target.decode(out)), score) for out, score in zip(ids, row_scores)
                                if score != float("-inf")]
         result.translation, result.score = result.alternatives[0]
         if attention:
@@ -80,14 +93,58 @@ def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_le
     return results
 
 
+def _word_by_word(model: Seq2Seq, sources: Sequence[list[int]], max_len: int, length_penalty: float
+                  ) -> tuple[list[list[list[int]]], list[list[float]]]:
+    """What `search` gives for beam size 1 (each source's one translation and its score), from the
+    word-by-word reference model, one source at a time."""
+    # Imported here: the train and evaluate stages import this module but never decode with the
+    # reference, so it is not their dependency, and editing it reruns neither.
+    from seq2seq.model import reference as reference_model
+
+    tokens, scores = [], []
+    for source in sources:
+        steps = list(reference_model.greedy_steps(model, source, max_len))
+        total = sum(float(step.log_probs[token]) for token, step in steps)
+        tokens.append([[token for token, _ in steps]])
+        scores.append([total / max(len(steps), 1) ** length_penalty])
+    return tokens, scores
+
+
+def translate_ids(model: Seq2Seq, sources: Sequence[list[int]], target: Vocab, batch_size: int,
+                  max_len: int, device: torch.device, beam_size: int = 1, length_penalty: float = 1.0, *,
+                  min_len: int = 0) -> list[str]:
+    """Translate source id lists (each ending in `<eos>`), `batch_size` at a time, through `search`
+    (`min_len` as there); each translation as a normalised sentence (pieces joined back into
+    words), in the order of `sources`.
+
+    The batches hold sources of similar length (sorted, stably): less padding for the encoder and
+    for attention at every step, and a batch's search ends when its last sentence settles, which
+    comes sooner when its sentences are alike. A batch's shape (how many sentences, padded to what
+    length) changes the rounding of the products in either precision: in float32 that changed none
+    of the default's test translations measured on a CPU, in bfloat16 a percent or two
+    (docs/speed.md, "The evaluate stage")."""
+    model.eval()
+    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+    out = [""] * len(sources)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        src, lengths = pad_sources([sources[i] for i in chunk])
+        ids = search(model, src.to(device), lengths, max_len, beam_size, length_penalty, min_len=min_len).tokens[:, 0]
+        for i, row in zip(chunk, ids.tolist()):
+            out[i] = target.join(target.decode(row))
+    return out
+
+
 def translate_lines(loaded: LoadedModel, lines: Iterable[str], max_output_length: int, batch_size: int,
-                    beam_size: int = 1, length_penalty: float = 1.0, n_best: int = 1) -> Iterator[Translation]:
+                    beam_size: int = 1, length_penalty: float = 1.0, n_best: int = 1,
+                    reference: bool = False) -> Iterator[Translation]:
     """Yield exactly one result per input line, in order, `batch_size` lines at a time (a stream:
     stdin, a file). One warning per line, when needed, names its unknown words and says when it is
     longer than the training limit (it is truncated to it)."""
     number, warned = 0, False
     for chunk in _chunks(lines, batch_size):
-        for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best):
+        for result in translate_sentences(loaded, chunk, max_output_length, beam_size, length_penalty, n_best,
+                                          reference=reference):
             number += 1
             warned = _warn(loaded, result, number, warned)
             yield result

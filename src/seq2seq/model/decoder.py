@@ -31,8 +31,11 @@ class Decoder(nn.Module):
 
     With attention, each step's output is the attentional vector `tanh(W [h; context])` (Luong et
     al. 2015). Input feeding gives that vector to the LSTM at the next step, beside the embedding,
-    so the decoder knows what it attended to; it makes the steps sequential. Without input feeding,
-    a teacher-forced target runs through the LSTM in one call.
+    so the decoder knows what it attended to; it makes the steps sequential.
+
+    Two ways through it: `step`, one token per sentence (search, and every step the
+    word-by-word reference `seq2seq.model.reference` takes), and `teacher_forced`, training's fast
+    path over whole targets at once. Both compute what the reference computes (tests/test_reference.py).
 
     Tied embeddings: the output layer reuses the target embedding matrix (needs embedding size ==
     hidden size), a third fewer decoder parameters and a regulariser on small data.
@@ -78,50 +81,48 @@ class Decoder(nn.Module):
         feed = h.new_zeros(h.size(1), self.hidden_size) if self.input_feeding else None
         return DecoderState(h, c, feed)
 
-    def forward(self, tgt_in: torch.Tensor, state: DecoderState, memory: Memory | None
-                ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
-        """Run `tgt_in` (batch, steps) from `state`.
+    def step(self, token: torch.Tensor, state: DecoderState, memory: Memory | None
+             ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
+        """One step from the previous tokens `token` (batch,): what search calls, and training below
+        teacher forcing 1. Returns the vectors the output layer reads (batch, hidden), after dropout;
+        the new state; and the attention weights (batch, src_len), or None without attention.
+        `project` turns the vectors into logits."""
+        embedded = self.dropout(self.embedding(token))  # (batch, emb)
+        if self.input_feeding:
+            outputs, state, weights = self._feed_steps(embedded, [token.size(0)], state, memory)
+            return outputs[0], state, weights[0][:, 0]
+        outputs, (h, c) = run_lstm(self.rnn, embedded.unsqueeze(1), (state.h, state.c))  # (batch, 1, hidden)
+        features, weights = self._top(outputs, memory)
+        return features[:, 0], DecoderState(h, c, None), None if weights is None else weights[:, 0]
 
-        Returns the vectors the output layer reads (batch, steps, hidden), after dropout; the new
-        state; and the attention weights (batch, steps, src_len), or None without attention.
-        `project` turns the vectors into logits, so training can project only the positions it scores.
-        """
-        embedded = self.dropout(self.embedding(tgt_in))  # (batch, steps, emb)
+    def teacher_forced(self, tgt_in: torch.Tensor, state: DecoderState, memory: Memory | None,
+                       scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Training's fast path: every step of `tgt_in` (batch, steps), the true previous tokens, at
+        once. Returns the vectors the output layer reads at the true positions of `scored` (batch,
+        steps), row by row (n, hidden), after dropout, and the attention weights there (n, src_len)
+        or None. Each row's true positions must come first (its target's tokens, then its padding).
+
+        Without input feeding the whole target runs through the LSTM in one call. With it, each
+        step needs the vector of the step before: the steps take the rows longest target first,
+        and each step runs only the rows whose target reaches it, so a batch of mixed target lengths
+        spends no step, and no embedding, on padding. Either way the arithmetic is `step`'s, up to
+        the rounding of differently shaped products and the draws of dropout (tests/test_model.py)."""
         if not self.input_feeding:
-            outputs, (h, c) = run_lstm(self.rnn, embedded, (state.h, state.c))  # (batch, steps, hidden)
-            if self.attention is None:
-                return self._output_dropout(outputs), DecoderState(h, c, None), None
-            features, weights = self._attend(outputs, memory)
-            return features, DecoderState(h, c, None), weights
-        # Step-major, as the steps read it: (steps * batch, emb), every row at every step.
-        steps_first = embedded.transpose(0, 1).reshape(-1, embedded.size(-1))
-        outputs, state, weights = self._feed_steps(steps_first, [tgt_in.size(0)] * tgt_in.size(1), state, memory)
-        return torch.stack(outputs, dim=1), state, torch.cat(weights, dim=1)
-
-    def scored_features(self, tgt_in: torch.Tensor, state: DecoderState, memory: Memory | None,
-                        scored: torch.Tensor) -> torch.Tensor:
-        """`forward(tgt_in, state, memory)[0][scored]`: the vectors (n, hidden) the output layer
-        reads at the true positions of `scored` (batch, steps), row by row. Each row's true
-        positions must come first (its target's tokens, then its padding).
-
-        With input feeding, the steps take the rows longest target first, and each step runs only
-        the rows whose target reaches it: a batch of mixed target lengths spends no step, and no
-        embedding, on padding. The same model and arithmetic, up to the rounding of differently
-        shaped products and the draws of dropout."""
-        if not self.input_feeding:
-            return self.forward(tgt_in, state, memory)[0][scored]
+            outputs, _ = run_lstm(self.rnn, self.dropout(self.embedding(tgt_in)), (state.h, state.c))
+            features, weights = self._top(outputs, memory)  # (batch, steps, hidden), (batch, steps, src_len)
+            return features[scored], None if weights is None else weights[scored]
         lengths = scored.sum(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
         steps = torch.arange(tgt_in.size(1), device=tgt_in.device)
         if not torch.equal(scored, steps < lengths.unsqueeze(1)):
-            raise ValueError("scored_features needs each row's scored positions first, then its padding")
+            raise ValueError("teacher_forced needs each row's scored positions first, then its padding")
         inside = scored[order].t()  # (steps, batch): the ordered rows inside their target
         rows = [n for n in inside.sum(dim=1).tolist() if n > 0]  # per step: the first n ordered rows run
         embedded = self.dropout(self.embedding(tgt_in[order].t()[inside]))  # (n, emb), step by step
-        outputs = self._feed_steps(embedded, rows, state.select(order), memory.select(order))[0]
+        outputs, _, weights = self._feed_steps(embedded, rows, state.select(order), memory.select(order))
         # Each vector's place in the batch, row by row: row order[r] at step t is order[r] * steps + t.
-        position = (order.unsqueeze(0) * len(steps) + steps.unsqueeze(1))[inside]
-        return torch.cat(outputs).index_select(0, position.argsort())
+        back = (order.unsqueeze(0) * len(steps) + steps.unsqueeze(1))[inside].argsort()
+        return torch.cat(outputs).index_select(0, back), torch.cat(weights)[:, 0].index_select(0, back)
 
     def _feed_steps(self, embedded: torch.Tensor, rows: list[int], state: DecoderState, memory: Memory
                     ) -> tuple[list[torch.Tensor], DecoderState, list[torch.Tensor]]:
@@ -164,6 +165,13 @@ class Decoder(nn.Module):
             outputs.append(feed)
             all_weights.append(step_weights)
         return outputs, DecoderState(torch.stack(h), torch.stack(c), feed), all_weights
+
+    def _top(self, outputs: torch.Tensor, memory: Memory | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """LSTM outputs (batch, steps, hidden) -> what the output layer reads and the attention
+        weights (None without attention)."""
+        if self.attention is None:
+            return self._output_dropout(outputs), None
+        return self._attend(outputs, memory)
 
     def _attend(self, outputs: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
         """LSTM outputs (batch, steps, hidden) -> attentional vectors (after dropout when it is placed

@@ -74,9 +74,8 @@ class Seq2Seq(nn.Module):
              ) -> tuple[torch.Tensor, DecoderState, torch.Tensor | None]:
         """One decoder step from `token` (batch,): logits (batch, vocab), the new state, and the
         attention weights (batch, src_len) or None."""
-        features, state, weights = self.decoder(token.unsqueeze(1), state, memory)
-        return (self.decoder.project(features[:, 0]), state,
-                None if weights is None else weights[:, 0])
+        features, state, weights = self.decoder.step(token, state, memory)
+        return self.decoder.project(features), state, weights
 
     @torch.no_grad()
     def alignments(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor | None:
@@ -84,27 +83,27 @@ class Seq2Seq(nn.Module):
         e.g. a translation the model produced: the weights each output token was chosen with.
         None without attention."""
         state, memory = self.encode(src, src_lengths)
-        return self.decoder(tgt_in, state, memory)[2]
+        weights = self.decoder.teacher_forced(tgt_in, state, memory, torch.ones_like(tgt_in, dtype=torch.bool))[1]
+        return None if weights is None else weights.view(*tgt_in.shape, -1)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,
                 teacher_forcing_ratio: float = 1.0, generator: torch.Generator | None = None,
                 scored: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, tgt_len, vocab) for `tgt_in` (batch, tgt_len), which starts with `<sos>`;
         with a boolean `scored` (batch, tgt_len), true at each row's first positions (its target's
-        tokens), only the logits at those positions (n, vocab), row by row. With ratio 1 the output
-        layer then runs on those positions only, never on padding, and with input feeding the
-        decoder's steps too (`Decoder.scored_features`); below 1 every step needs all its logits for
-        the argmax, so they are selected afterwards.
+        tokens), only the logits at those positions (n, vocab), row by row.
 
-        With ratio 1 the whole target runs in one decoder call. Below 1, each step feeds, per
-        sentence, the gold token with probability `teacher_forcing_ratio`, else the model's own
-        previous prediction (drawn from `generator`, on the CPU, so runs repeat).
+        With ratio 1 (teacher forcing: the gold previous token at every step) the decoder's fast
+        path runs, and the output layer only on the scored positions, never on padding. Below 1,
+        each step feeds, per sentence, the gold token with probability `teacher_forcing_ratio`, else
+        the model's own previous prediction (drawn from `generator`, on the CPU, so runs repeat):
+        the steps run one by one, and the scored logits are selected afterwards.
         """
         state, memory = self.encode(src, src_lengths)
         if teacher_forcing_ratio >= 1.0:
-            if scored is None:
-                return self.decoder.project(self.decoder(tgt_in, state, memory)[0])  # (batch, tgt_len, vocab)
-            return self.decoder.project(self.decoder.scored_features(tgt_in, state, memory, scored))
+            every = torch.ones_like(tgt_in, dtype=torch.bool) if scored is None else scored
+            logits = self.decoder.project(self.decoder.teacher_forced(tgt_in, state, memory, every)[0])
+            return logits if scored is not None else logits.view(*tgt_in.shape, -1)
         steps, token, logits = [], tgt_in[:, 0], None
         for t in range(tgt_in.size(1)):
             if t > 0:

@@ -21,12 +21,12 @@ from seq2seq.data.batching import Batch, Example, TrainingPairs, collate, traini
 from seq2seq.data.vocab import EOS_ID, PAD_ID, UNK_ID, Vocab
 from seq2seq.device import autocast
 from seq2seq.errors import UserError
-from seq2seq.evaluation.metrics import sequence_loss
 from seq2seq.evaluation.scoring import ScoringSet, evaluate_model
 from seq2seq.model.seq2seq import Seq2Seq
 from seq2seq.runner import interactive
 from seq2seq.training.averaging import WeightAverage
 from seq2seq.training.distributed import SINGLE, Workers, all_sum, from_main, shard
+from seq2seq.training.objective import sequence_loss
 from seq2seq.training.optim import UpdateRate, make_optimizer, make_scheduler, make_update_rate, step_scheduler
 
 log = logging.getLogger("seq2seq.train")
@@ -64,9 +64,10 @@ def shard_batch(examples: Sequence[Example], chunk: list[int], word_dropout: flo
 
 
 def train_epoch(model: torch.nn.Module, examples: Sequence[Example], cfg: TrainConfig,
-                optimizer: torch.optim.Optimizer, generator: torch.Generator, device: torch.device, desc: str,
-                progress: bool = True, workers: Workers = SINGLE, forcing: torch.Generator | None = None,
-                rate: UpdateRate | None = None, average: WeightAverage | None = None) -> float:
+                optimizer: torch.optim.Optimizer, *, generator: torch.Generator, device: torch.device,
+                desc: str = "", progress: bool = True, workers: Workers = SINGLE,
+                forcing: torch.Generator | None = None, rate: UpdateRate | None = None,
+                average: WeightAverage | None = None) -> float:
     """One pass over shuffled `examples`; returns the mean per-token training loss (label-smoothed
     when `cfg.label_smoothing` is set: the objective being minimised). `progress` shows a bar with
     the loss and pairs/s on a terminal. With several `workers`, `model` is wrapped in DDP and every process walks
@@ -164,8 +165,9 @@ def fit(model: Seq2Seq, train: Sequence[Example] | TrainingPairs, valid: Scoring
         start = time.perf_counter()
         examples = train.epoch(epoch) if isinstance(train, TrainingPairs) else train
         lr = optimizer.param_groups[0]["lr"] * rate.cosine_at(epoch - 1)  # its first update's, before warm-up
-        train_loss = train_epoch(net, examples, cfg, optimizer, generator, device, f"epoch {epoch}/{cfg.epochs}",
-                                 workers.is_main, workers, forcing, rate, average)
+        train_loss = train_epoch(net, examples, cfg, optimizer, generator=generator, device=device,
+                                 desc=f"epoch {epoch}/{cfg.epochs}", progress=workers.is_main, workers=workers,
+                                 forcing=forcing, rate=rate, average=average)
         with average.swapped_in() if average is not None else nullcontext():
             scores = validate(model, valid, target, max_len, device, workers, cfg.precision)
             key = (scores["bleu"], -scores["loss"])

@@ -1,5 +1,6 @@
-"""The evaluate stage: score the test split and write what it found: metrics, signatures, every test
-translation, sample translations, BLEU and chrF by source length and novelty, and attention heatmaps."""
+"""The evaluator, what the evaluate stage (stages/evaluate.py) calls: score the test split and write
+what it found: metrics, signatures, every test translation, sample translations, BLEU and chrF by
+source length and novelty, and attention heatmaps."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from seq2seq.evaluation.translations import REFERENCE_SEPARATOR, write_rows
 from seq2seq.fileio import atomic_open, read_pairs, write_json
 from seq2seq.inference.alignment import align
 from seq2seq.inference.ensemble import load_models
-from seq2seq.inference.search import decode_batch
+from seq2seq.inference.search import search
 
 log = logging.getLogger("seq2seq.evaluate")
 
@@ -75,7 +76,7 @@ def write_heatmaps(folder: Path, loaded: LoadedModel, data: ScoringSet, count: i
         return [path]
     src, lengths = pad_sources([data.source_ids[i] for i in rows])
     src = src.to(device)
-    ids = decode_batch(model, src, lengths, max_len, beam_size, length_penalty).tolist()
+    ids = search(model, src, lengths, max_len, beam_size, length_penalty).tokens[:, 0].tolist()
     paths = []
     for k, (i, out) in enumerate(zip(rows, ids), start=1):
         att = align(loaded, src[k - 1:k, :int(lengths[k - 1])], lengths[k - 1:k], data.sources[i], out)

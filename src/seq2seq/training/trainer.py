@@ -1,5 +1,6 @@
-"""The train stage: read the training split, vocabularies and text settings, carve the validation
-slice, fit, and write the checkpoint, the per-epoch history and the training metrics."""
+"""The trainer, what the train stage (stages/train.py) calls: read the training split, vocabularies
+and text settings, carve the validation slice, fit, and write the checkpoint, the per-epoch history
+and the training metrics."""
 
 from __future__ import annotations
 
