@@ -108,6 +108,17 @@ def overfit(pairs=PAIRS, source: Vocab = SOURCE, target: Vocab = TARGET, epochs:
     return model, loss
 
 
+def pipeline_file(path: str) -> Path | None:
+    """The pipeline's output `path` (e.g. models/model.pt) when this checkout has it as dvc.lock
+    records it, after `make repro`; else None (a fresh clone: DVC keeps it in its cache, not in git)."""
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    recorded = {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+    file = REPO / path
+    if not file.exists() or hashlib.md5(file.read_bytes()).hexdigest() != recorded[path]:
+        return None
+    return file
+
+
 @pytest.fixture(scope="session")
 def served_checkpoint(tmp_path_factory) -> Path:
     """The tiny model with general attention trained on PAIRS, saved as the train stage saves it

@@ -4,14 +4,12 @@ every option the params allow, on tiny trained models and on the pipeline's own 
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from seq2seq.checkpoint import load_checkpoint, save_checkpoint
 from seq2seq.data.batching import encode_pairs, encode_source, pad_sources
@@ -20,7 +18,7 @@ from seq2seq.fileio import read_pairs
 from seq2seq.inference.search import search
 from seq2seq.model import reference
 from seq2seq.model.seq2seq import Seq2Seq
-from tests.conftest import PAIRS, REPO, SOURCE, TARGET, overfit
+from tests.conftest import PAIRS, REPO, SOURCE, TARGET, overfit, pipeline_file
 
 # Sources the tiny models never saw (word orders and lengths of their own), beside the six they learnt.
 NOVEL = [("je suis heureux .", "i am happy ."), ("nous sommes grand froid medecin .", "we are tall ."),
@@ -111,18 +109,7 @@ def test_greedy_steps_stop_at_eos_and_at_max_len():
     assert len(reference.translate(model, src, 2)) == 2  # cut at max_len, unfinished
 
 
-# The pipeline's own checkpoint and test split, when this checkout has them as dvc.lock records them
-# (after `make repro`; a fresh clone has neither: DVC keeps them in its cache, not in git).
-def _pipeline_file(path: str) -> Path | None:
-    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
-    recorded = {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
-    file = REPO / path
-    if not file.exists() or hashlib.md5(file.read_bytes()).hexdigest() != recorded[path]:
-        return None
-    return file
-
-
-MODEL, TEST = _pipeline_file("models/model.pt"), _pipeline_file("data/split/test.tsv")
+MODEL, TEST = pipeline_file("models/model.pt"), pipeline_file("data/split/test.tsv")
 needs_pipeline = pytest.mark.skipif(MODEL is None or TEST is None,
                                     reason="needs the pipeline's model and test split as dvc.lock records them "
                                            "(make repro)")
