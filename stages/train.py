@@ -1,7 +1,7 @@
 """DVC stage `train`: fit the LSTM encoder-decoder; write checkpoint, per-epoch history and metrics,
 and log each epoch through dvclive. With train.processes above 1, torch DDP trains in that many
 processes; the first one logs and writes. Started by torchrun (e.g. on several machines), it is one
-of torchrun's processes and train.processes is not used (docs/scaling-out.md)."""
+of torchrun's processes and train.processes is not used (docs/distributed.md)."""
 
 import argparse
 import logging

@@ -89,6 +89,10 @@ PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall .")
          ("elle est ma soeur .", "she is my sister ."), ("je suis medecin .", "i am a doctor .")]
 SOURCE = Vocab.build(s for s, _ in PAIRS)
 TARGET = Vocab.build(t for _, t in PAIRS)
+# PAIRS encoded, and the tiny plain model's settings (16/32 units, no dropout) for the training tests.
+EXAMPLES = encode_pairs(PAIRS, SOURCE, TARGET)
+TINY_ENC = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_ENC)
+TINY_DEC = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_DEC)
 
 
 def overfit(pairs=PAIRS, source: Vocab = SOURCE, target: Vocab = TARGET, epochs: int = 150,
@@ -133,10 +137,24 @@ def served_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+# The `seq2seq` command of this interpreter's environment, whatever the PATH.
+SEQ2SEQ = (sys.executable, "-m", "seq2seq")
+
+
+def seq2seq_cli(*args: str, stdin: str | bytes | None = None, text: bool = False, cwd: Path | None = None,
+                check: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`seq2seq ARGS` run to its end, stdout and stderr captured: as str when `text` is true or
+    `stdin` is a str, else as bytes. `stdin` is what it reads (none: an empty input, never the
+    terminal); `check` raises when it fails, as subprocess.run does."""
+    feed = {"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}
+    return subprocess.run([*SEQ2SEQ, *args], capture_output=True, text=text or isinstance(stdin, str), cwd=cwd,
+                          check=check, timeout=timeout, **feed)
+
+
 def start_server(*args: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str, list[str]]:
     """`seq2seq serve --port 0 ARGS` started; its base URL once it says where it listens; and its
     stderr lines so far (a thread keeps reading them, so the server never blocks on a full pipe)."""
-    proc = subprocess.Popen([sys.executable, "-m", "seq2seq", "serve", "--port", "0", *args], cwd=cwd,
+    proc = subprocess.Popen([*SEQ2SEQ, "serve", "--port", "0", *args], cwd=cwd,
                             stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     for line in proc.stderr:

@@ -1,22 +1,16 @@
 """`seq2seq bench` runs and reports; its numbers are measurements, never asserted as speeds."""
 
-import argparse
 import json
-import subprocess
-import sys
 
 import torch
 import yaml
 
 from seq2seq.bench.throughput import BENCH_KEYS, run_bench, synthetic_examples
-from seq2seq.cli import _bench_shape
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import encode_pairs
-from seq2seq.data.vocab import build_vocabs
-from seq2seq.fileio import read_pairs, write_pairs
+from seq2seq.fileio import write_pairs
 from seq2seq.model.factory import build_model
 from seq2seq.model.seq2seq import count_parameters
-from tests.conftest import PLAIN_DEC, PLAIN_ENC, REPO
+from tests.conftest import PLAIN_DEC, PLAIN_ENC, REPO, seq2seq_cli
 
 TINY_ENC = EncoderConfig(embedding_size=8, hidden_size=8, dropout=0.0, **PLAIN_ENC)
 TINY_DEC = DecoderConfig(embedding_size=8, hidden_size=8, dropout=0.0, **PLAIN_DEC)
@@ -46,35 +40,20 @@ def test_cli_bench_json_with_tiny_params(tmp_path):
     params["decoder"].update(embedding_size=8, hidden_size=8)
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(params))
     write_pairs(tmp_path / "pairs.tsv", [("je suis la .", "i am here ."), ("va !", "go !")])
-    result = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--params", str(tmp_path / "p.yaml"),
-                             "--pairs", str(tmp_path / "pairs.tsv"), "--vocab", str(tmp_path / "none"),
-                             "--steps", "2", "--vocab-size", "50", "--per-word-seconds", "0.05",
-                             "--device", "cpu", "--json"], capture_output=True, text=True)
+    result = seq2seq_cli("bench", "--params", str(tmp_path / "p.yaml"), "--pairs", str(tmp_path / "pairs.tsv"),
+                         "--vocab", str(tmp_path / "none"), "--steps", "2", "--vocab-size", "50",
+                         "--per-word-seconds", "0.05", "--device", "cpu", "--json", text=True)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
     report = json.loads(lines[0])
     assert set(report) == {*BENCH_KEYS, "config", "device"} and report["device"] == "cpu"
     assert report["config"]["source_vocab"] == 50 and report["config"]["lengths_from"].endswith("pairs.tsv, in words")
-    bad = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--steps", "0"], capture_output=True, text=True)
+    bad = seq2seq_cli("bench", "--steps", "0", text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     write_pairs(tmp_path / "empty.tsv", [])
-    empty = subprocess.run([sys.executable, "-m", "seq2seq", "bench", "--params", str(tmp_path / "p.yaml"),
-                            "--pairs", str(tmp_path / "empty.tsv")], capture_output=True, text=True)
+    empty = seq2seq_cli("bench", "--params", str(tmp_path / "p.yaml"), "--pairs", str(tmp_path / "empty.tsv"),
+                        text=True)
     assert empty.returncode == 1 and "holds no pairs" in empty.stderr and "Traceback" not in empty.stderr
 
 
-def test_bench_draws_lengths_cut_as_training_cuts_them(tmp_path):
-    # With a piece vocabulary the bench's sentences must be as long as training's examples, in pieces,
-    # not in words (pieces are more: "parlerons" is no single piece of a 40-piece vocabulary).
-    pairs = [("nous parlerons demain .", "we will talk tomorrow ."), ("je suis la .", "i am here ."),
-             ("ils mangeaient des pommes .", "they were eating apples .")] * 20
-    write_pairs(tmp_path / "pairs.tsv", pairs)
-    source, target = build_vocabs(tmp_path / "pairs.tsv", tmp_path / "vocab", "bpe", size=40)
-    args = argparse.Namespace(pairs=tmp_path / "pairs.tsv", vocab=tmp_path / "vocab", length=8, vocab_size=3000)
-    lengths, source_size, target_size, origin = _bench_shape(args)
-    assert (source_size, target_size) == (len(source), len(target))
-    assert lengths == [(len(s), len(t)) for s, t in encode_pairs(read_pairs(tmp_path / "pairs.tsv"), source, target)]
-    assert lengths[0][0] > 4 + 1 and origin.endswith("cut by " + str(args.vocab))
-    words, *_ = _bench_shape(argparse.Namespace(**{**vars(args), "vocab": tmp_path / "none"}))
-    assert words[:3] == [(5, 6), (5, 5), (6, 6)]  # words and <eos>

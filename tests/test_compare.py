@@ -1,91 +1,81 @@
-"""`seq2seq compare` on the real pipeline's tiny config in a temporary repository: HEAD against the
-workspace and an experiment, two experiments by name, a params selection, and the errors."""
+"""How `seq2seq compare` reads a side: revisions or params conditions, and which of the rows
+`dvc exp show` lists a selection takes (hand-made rows in dvc.api.exp_show's shape)."""
 
-from __future__ import annotations
-
-import json
-from pathlib import Path
+import logging
 
 import pytest
 
-from tests.conftest import ran, sh
-
-pytestmark = pytest.mark.e2e
-FAST = ("--bootstrap", "200", "--trials", "500")
-
-
-def compare(repo: Path, env: dict, *args: str, ok: bool = True):
-    return sh(repo, env, "seq2seq", "compare", *args, ok=ok)
+from seq2seq.errors import UserError
+from seq2seq.evaluation.compare import load_side, parse_spec, select_experiments
+from seq2seq.evaluation.translations import write_rows
 
 
-def bleu(repo: Path) -> float:
-    return json.loads((repo / "results/metrics.json").read_text())["bleu"]
+def row(name, state="Success", typ="branch_commit", **params):
+    base = {"encoder.bidirectional": "False", "train.seed": 1.0, "train.learning_rate": 0.002}
+    base.update({k.replace("__", "."): v for k, v in params.items()})
+    return {"Experiment": name, "rev": f"{name}-sha", "typ": typ, "State": state, **base}
 
 
-def exp_run(repo: Path, env: dict, name: str, *params: str) -> float:
-    """Run a named experiment; its metrics land in the workspace: return its test BLEU."""
-    result = sh(repo, env, "dvc", "exp", "run", "-n", name, *[a for p in params for a in ("-S", p)])
-    assert ran(result) <= {"prepare", "split", "vocab", "train", "evaluate"}
-    return bleu(repo)
+ROWS = [
+    {"Experiment": None, "rev": "workspace", "typ": "baseline", "State": None, "encoder.bidirectional": "False",
+     "train.seed": 1.0, "train.learning_rate": 0.002},
+    {"Experiment": None, "rev": "main", "typ": "baseline", "State": None, "encoder.bidirectional": "False",
+     "train.seed": 1.0, "train.learning_rate": 0.002},
+    row("bi1", encoder__bidirectional="True"), row("bi2", encoder__bidirectional="True", train__seed=2.0),
+    row("uni2", train__seed=2.0), row("uni3", train__seed=3.0, state=None),
+    row("queued", state="Queued", encoder__bidirectional="True", train__seed=3.0),
+    row("failed", state="Failed", encoder__bidirectional="True", train__seed=4.0),
+]
 
 
-def test_compare_revisions_experiments_and_selections(repo):
-    repo, env = repo
-    sh(repo, env, "dvc", "repro")
-    baseline = bleu(repo)
-    sh(repo, env, "git", "add", "-A")
-    sh(repo, env, "git", "commit", "-qm", "baseline")
+def test_a_side_is_revisions_or_conditions():
+    assert parse_spec("HEAD") == (["HEAD"], {})
+    assert parse_spec("main, seed2,seed3") == (["main", "seed2", "seed3"], {})
+    assert parse_spec("encoder.bidirectional=true,train.seed=2") == (
+        [], {"encoder.bidirectional": "true", "train.seed": "2"})
+    for bad in ("", " , ", "HEAD,encoder.bidirectional=true"):
+        with pytest.raises(UserError, match="cannot read the side"):
+            parse_spec(bad)
 
-    # The first commit was never evaluated: no kept translations, a message naming it.
-    missing = compare(repo, env, "HEAD~1", "HEAD", ok=False)
-    assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert "revision 'HEAD~1' has no results/translations.tsv" in missing.stderr
 
-    # The user's experiment reruns exactly train and evaluate; compare's default is HEAD against the
-    # workspace, as `dvc metrics diff`, and its delta is the one that diff shows.
-    exp = sh(repo, env, "dvc", "exp", "run", "-n", "bi", "-S", "encoder.bidirectional=true")
-    assert ran(exp) == {"train", "evaluate"}
-    bi = bleu(repo)
-    # --all: a tiny model's BLEU is often 0 on both sides, and the diff leaves out what did not change.
-    diff = json.loads(sh(repo, env, "dvc", "metrics", "diff", "--all", "--json").stdout)["results/metrics.json"]
-    out = json.loads(compare(repo, env, "--json", *FAST).stdout)
-    assert set(out) == {"a", "b", "n_sources", "metrics"} and (out["a"], out["b"]) == ("HEAD", "workspace")
-    assert set(out["metrics"]) == {"bleu", "chrf"}
-    for entry in out["metrics"].values():
-        assert set(entry) == {"a", "b", "delta", "ci95", "p_value"}
-        assert entry["ci95"][0] <= entry["ci95"][1] and 0 < entry["p_value"] <= 1
-    assert (out["metrics"]["bleu"]["a"], out["metrics"]["bleu"]["b"]) == (baseline, bi)
-    for name in ("bleu", "chrf"):
-        entry, shown = out["metrics"][name], diff[name]
-        assert (entry["a"], entry["b"]) == (shown["old"], shown["new"])
-        assert entry["delta"] == round(shown["new"] - shown["old"], 4)
-    assert out["n_sources"] == json.loads((repo / "results/metrics.json").read_text())["n_test"]
-    # The same experiment named, read from its git ref rather than the workspace: the same numbers.
-    named = json.loads(compare(repo, env, "HEAD", "bi", "--json", *FAST).stdout)
-    assert named["metrics"] == out["metrics"] and named["b"] == "bi"
+def test_a_selection_takes_finished_experiments_only():
+    # Not the workspace or the baseline commit (typ baseline); not queued or failed runs.
+    assert select_experiments(ROWS, {"encoder.bidirectional": "true"}, "s") == ["bi1", "bi2"]
+    assert select_experiments(ROWS, {"encoder.bidirectional": "false"}, "s") == ["uni2", "uni3"]
+    assert select_experiments(ROWS, {"encoder.bidirectional": "True", "train.seed": "2"}, "s") == ["bi2"]
 
-    # Two experiments by name, then every finished experiment with a given param on each side.
-    bi2 = exp_run(repo, env, "bi2", "encoder.bidirectional=true", "train.seed=2")
-    # The workspace now holds bi2's params (dvc exp run applies them): say the encoder again.
-    uni2 = exp_run(repo, env, "uni2", "encoder.bidirectional=false", "train.seed=2")
-    two = json.loads(compare(repo, env, "uni2", "bi2", "--json", *FAST).stdout)
-    assert (two["metrics"]["bleu"]["a"], two["metrics"]["bleu"]["b"]) == (uni2, bi2)
-    sel = json.loads(compare(repo, env, "encoder.bidirectional=false", "encoder.bidirectional=true", "--json",
-                             *FAST).stdout)
-    assert sorted(sel["runs"]["a"]) == ["uni2"] and sorted(sel["runs"]["b"]) == ["bi", "bi2"]
-    b = sel["metrics"]["bleu"]
-    assert b["a"] == uni2 and b["b"] == round((bi + bi2) / 2, 4) and sorted(b["b_runs"]) == sorted([bi, bi2])
-    assert b["b_std"] == pytest.approx(abs(bi - bi2) / 2 ** 0.5, abs=1e-4) and b["a_std"] == 0.0
-    md = compare(repo, env, "uni2", "bi,bi2", "--md", *FAST).stdout
-    assert "| metric | A: uni2 | B: bi,bi2 | B - A | 95% CI | p |" in md
-    assert md.strip().splitlines()[-1].startswith(("B is", "no significant difference"))
 
-    # Another split's test sources cannot be paired with these; a param nobody has is named.
-    exp_run(repo, env, "short", "encoder.bidirectional=false", "train.seed=1", "prepare.max_length=5")
-    other = compare(repo, env, "HEAD", "short", ok=False)
-    assert other.returncode == 1 and "Traceback" not in other.stderr
-    assert "'HEAD' and 'short' were scored on different test sources" in other.stderr
-    typo = compare(repo, env, "encoder.bidirectionl=true", ok=False)
-    assert typo.returncode == 1 and "encoder.bidirectionl in 'encoder.bidirectionl=true' is not a param" in typo.stderr
-    nothing = compare(repo, env, "encoder.hidden_size=999", ok=False)
-    assert nothing.returncode == 1 and "no finished experiment matches 'encoder.hidden_size=999'" in nothing.stderr
+def test_values_compare_as_yaml_reads_them_and_numbers_as_numbers():
+    rows = [row("small", train__learning_rate=5e-05), row("big", train__learning_rate=0.002)]
+    for written in ("5e-5", "0.00005", "5e-05", "5.0e-5"):
+        assert select_experiments(rows, {"train.learning_rate": written}, "s") == ["small"]
+    assert select_experiments(rows, {"train.seed": "1"}, "s") == ["small", "big"]
+    prefixed = [{**row("p"), "params.yaml:train.seed": 7.0}]  # a metric shares the name: dvc prefixes it
+    del prefixed[0]["train.seed"]
+    assert select_experiments(prefixed, {"train.seed": "7"}, "s") == ["p"]
+
+
+def test_same_params_count_once_and_other_differences_are_named(caplog):
+    rows = [row("again", train__seed=2.0), row("first", train__seed=2.0), row("lr", train__learning_rate=0.01)]
+    with caplog.at_level(logging.WARNING, logger="seq2seq.compare"):
+        chosen = select_experiments(rows, {"encoder.bidirectional": "false"}, "uni")
+    assert chosen == ["again", "lr"]
+    assert "first has the same params as again: counted once" in caplog.text
+    assert "differ in train.learning_rate, not only in train.seed" in caplog.text
+
+
+def test_unknown_keys_and_empty_selections_are_named():
+    with pytest.raises(UserError, match="encoder.bidirectionl in 'encoder.bidirectionl=true' is not a param"):
+        select_experiments(ROWS, {"encoder.bidirectionl": "true"}, "encoder.bidirectionl=true")
+    with pytest.raises(UserError, match=r"no finished experiment matches 'x' among the 4"):
+        select_experiments(ROWS, {"train.seed": "9"}, "x")
+
+
+def test_a_side_may_be_a_translations_file_written_outside_dvc(tmp_path):
+    # e.g. an ensemble scored with stages/evaluate.py and several --model: no DVC repository needed.
+    for name, hypotheses in (("a.tsv", ["i am cold .", "he is tall ."]), ("b.tsv", ["i m cold .", "he is tall ."])):
+        write_rows(tmp_path / name, ["je suis froid .", "il est grand ."], [["i am cold ."], ["he is tall ."]],
+                   hypotheses)
+    side = load_side(tmp_path, f"{tmp_path / 'a.tsv'},{tmp_path / 'b.tsv'}")
+    assert side.runs == [str(tmp_path / "a.tsv"), str(tmp_path / "b.tsv")]
+    assert [t.hypotheses[0] for t in side.translations] == ["i am cold .", "i m cold ."]

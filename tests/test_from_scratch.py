@@ -1,5 +1,6 @@
-"""docs/from-scratch.md cannot drift from the code: its python snippets run in order, and with the
-pipeline's model (after `make repro`) each prints exactly the output the page shows under it."""
+"""The walk-through (docs/from-scratch.md, then docs/from-scratch-2.md) cannot drift from the code:
+its python snippets run in order, and with the pipeline's model (after `make repro`) each prints
+exactly the output the page shows under it."""
 
 from __future__ import annotations
 
@@ -14,13 +15,17 @@ from seq2seq.checkpoint import save_checkpoint
 from seq2seq.data.vocab import Vocab
 from tests.conftest import REPO, overfit, pipeline_file
 
-PAGE = REPO / "docs" / "from-scratch.md"
+PAGES = [REPO / "docs" / "from-scratch.md", REPO / "docs" / "from-scratch-2.md"]
 
 
-def snippets() -> list[tuple[str, str | None]]:
-    """Each python block of the page with the text block right after it (its output), or None."""
-    found = re.findall(r"```python\n(.*?)```(?:\s*```text\n(.*?)```)?", PAGE.read_text(), re.S)
-    return [(code, output or None) for code, output in found]
+def snippets() -> list[tuple[str, str | None, str]]:
+    """Each python block of the pages, in order, with the text block right after it (its output) or
+    None, and the page's name."""
+    blocks = []
+    for page in PAGES:
+        found = re.findall(r"```python\n(.*?)```(?:\s*```text\n(.*?)```)?", page.read_text(), re.S)
+        blocks += [(code, output or None, page.name) for code, output in found]
+    return blocks
 
 
 def run_page() -> list[tuple[str | None, str]]:
@@ -30,10 +35,10 @@ def run_page() -> list[tuple[str | None, str]]:
     results = []
     grad = torch.is_grad_enabled()
     try:
-        for code, expected in snippets():
+        for code, expected, page in snippets():
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
-                exec(compile(code, str(PAGE), "exec"), namespace)  # noqa: S102 - the page's own snippets
+                exec(compile(code, page, "exec"), namespace)  # noqa: S102 - the page's own snippets
             results.append((expected, printed.getvalue()))
     finally:
         torch.set_grad_enabled(grad)  # the page turns gradients off: the tests after it need them
@@ -42,7 +47,8 @@ def run_page() -> list[tuple[str | None, str]]:
 
 def test_the_page_has_snippets_with_outputs():
     blocks = snippets()
-    assert len(blocks) >= 10 and sum(output is not None for _, output in blocks) >= 10
+    assert len(blocks) >= 10 and sum(output is not None for _, output, _ in blocks) >= 10
+    assert {page for _, _, page in blocks} == {page.name for page in PAGES}
 
 
 @pytest.mark.skipif(pipeline_file("models/model.pt") is None,

@@ -4,8 +4,6 @@ every option the params allow, on tiny trained models and on the pipeline's own 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from seq2seq.fileio import read_pairs
 from seq2seq.inference.search import search
 from seq2seq.model import reference
 from seq2seq.model.seq2seq import Seq2Seq
-from tests.conftest import PAIRS, REPO, SOURCE, TARGET, overfit, pipeline_file
+from tests.conftest import PAIRS, REPO, SOURCE, TARGET, overfit, pipeline_file, seq2seq_cli
 
 # Sources the tiny models never saw (word orders and lengths of their own), beside the six they learnt.
 NOVEL = [("je suis heureux .", "i am happy ."), ("nous sommes grand froid medecin .", "we are tall ."),
@@ -126,11 +124,6 @@ def test_the_reference_computes_what_the_default_checkpoint_computes():
     assert_equal_models(loaded.model, list(zip(sources, targets)), max_len=20, atol=1e-4)
 
 
-def cli(*args: str, stdin: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "seq2seq", "translate", *args], input=stdin, capture_output=True,
-                          text=True, cwd=REPO)
-
-
 # Unknown words, a line longer than the training limit, an empty line, one without letters.
 LINES = ["je suis froid.", "Il est ma soeur médecin!", "", "tu es grand grand grand grand grand grand .", "...",
          "nous sommes amis ."]
@@ -145,28 +138,19 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 
 
 def test_translate_reference_prints_what_greedy_search_prints(tiny_checkpoint):
-    fast = cli("--model", str(tiny_checkpoint), "--beam", "1", stdin="\n".join(LINES) + "\n")
-    slow = cli("--model", str(tiny_checkpoint), "--reference", stdin="\n".join(LINES) + "\n")
+    lines = "\n".join(LINES) + "\n"
+    fast = seq2seq_cli("translate", "--model", str(tiny_checkpoint), "--beam", "1", stdin=lines, cwd=REPO)
+    slow = seq2seq_cli("translate", "--model", str(tiny_checkpoint), "--reference", stdin=lines, cwd=REPO)
     assert fast.returncode == slow.returncode == 0, slow.stderr
     assert slow.stdout == fast.stdout and len(slow.stdout.splitlines()) == len(LINES)
     assert slow.stderr == fast.stderr and "never seen in training" in slow.stderr and "truncated" in slow.stderr
     assert slow.stdout.splitlines()[0] == "i am cold ."
 
 
-@pytest.mark.parametrize("args, message", [(["--beam", "3"], "--reference decodes greedily"),
-                                           (["--n-best", "2", "--beam", "2"], "--reference decodes greedily"),
-                                           (["--model", "SECOND"], "--reference reads one model")])
-def test_translate_reference_refuses_a_beam_and_an_ensemble(tiny_checkpoint, args, message):
-    args = [str(tiny_checkpoint) if a == "SECOND" else a for a in args]
-    result = cli("--model", str(tiny_checkpoint), "--reference", *args, stdin="je suis froid .\n")
-    assert result.returncode == 1 and message in result.stderr and "Traceback" not in result.stderr
-    assert result.stdout == ""
-
-
 @needs_pipeline
 def test_translate_reference_prints_what_beam_1_prints_with_the_default_checkpoint():
     lines = "\n".join(source for source, _ in read_pairs(TEST)[:100]) + "\n"
-    fast = cli("--model", str(MODEL), "--beam", "1", stdin=lines)
-    slow = cli("--model", str(MODEL), "--reference", stdin=lines)
+    fast = seq2seq_cli("translate", "--model", str(MODEL), "--beam", "1", stdin=lines, cwd=REPO)
+    slow = seq2seq_cli("translate", "--model", str(MODEL), "--reference", stdin=lines, cwd=REPO)
     assert fast.returncode == slow.returncode == 0, slow.stderr
     assert slow.stdout == fast.stdout and len(slow.stdout.splitlines()) == 100

@@ -1,27 +1,21 @@
 """Search, through its one entry point `search`: greedy at beam 1 equal to beam search of one,
 exhaustive search when the beam holds everything, finished hypotheses left alone, batches equal to
-single sentences, the n-best, `translate_ids` and `seq2seq translate --beam`."""
+single sentences and the n-best (`translate_ids` and `seq2seq translate --beam`: test_translate.py)."""
 
 import itertools
-import subprocess
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import torch
 
-from seq2seq.checkpoint import load_checkpoint, save_checkpoint
-from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
-from seq2seq.data.batching import encode_pairs, encode_source, pad_sources
+from seq2seq.config import TrainConfig
+from seq2seq.data.batching import encode_pairs, pad_sources
 from seq2seq.data.vocab import EOS_ID, PAD_ID, SOS_ID, Vocab
-from seq2seq.inference.search import Hypotheses, _beam, search
-from seq2seq.inference.translate import translate_ids
-from seq2seq.model.factory import build_model
+from seq2seq.inference.search import _beam, search
 from seq2seq.model.seq2seq import ModelSettings, Seq2Seq
 from seq2seq.training.loop import train_epoch
 from seq2seq.training.optim import make_optimizer
-from tests.conftest import PLAIN_DEC, PLAIN_ENC, PLAIN_TRAIN
+from tests.conftest import PLAIN_TRAIN
 
 CONFIGS = [
     {"attention": "none"},
@@ -255,84 +249,6 @@ def test_invalid_beam_settings_are_refused():
         search(model, SRC, LENGTHS, 5, 2, n_best=3)
     with pytest.raises(ValueError, match="length_penalty"):
         search(model, SRC, LENGTHS, 5, 2, -0.5)
-
-
-PAIRS = [("je suis froid .", "i am cold ."), ("tu es grand .", "you are tall ."),
-         ("il est heureux .", "he is happy ."), ("elle est ma soeur .", "she is my sister .")]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    """A tiny model that knows PAIRS by heart (about a second of training)."""
-    torch.manual_seed(0)
-    source, target = Vocab.build(s for s, _ in PAIRS), Vocab.build(t for _, t in PAIRS)
-    enc = EncoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_ENC)
-    dec = DecoderConfig(embedding_size=16, hidden_size=32, dropout=0.0, **PLAIN_DEC)
-    model = build_model(enc, dec, len(source), len(target))
-    cfg = TrainConfig(batch_size=4, learning_rate=0.01, **PLAIN_TRAIN)
-    optimizer, gen = make_optimizer(model, cfg), torch.Generator().manual_seed(0)
-    examples = encode_pairs(PAIRS, source, target)
-    for _ in range(150):
-        train_epoch(model, examples, cfg, optimizer, generator=gen, device=torch.device("cpu"), desc="fixture",
-                    progress=False)
-    path = tmp_path_factory.mktemp("model") / "model.pt"
-    save_checkpoint(path, model, source, target, {"direction": "fra-eng", "max_length": 6})
-    return path
-
-
-def test_translate_ids_searches_with_a_beam_above_one(checkpoint):
-    loaded = load_checkpoint(checkpoint)
-    sources = [encode_source(s, loaded.source) for s, _ in PAIRS]
-    cpu = torch.device("cpu")
-    for beam in (1, 3):
-        assert translate_ids(loaded.model, sources, loaded.target, 3, 10, cpu, beam_size=beam) == \
-            [t for _, t in PAIRS]
-    src, lengths = pad_sources(sources)
-    assert translate_ids(loaded.model, sources, loaded.target, 4, 3, cpu, beam_size=1) == \
-        [" ".join(loaded.target.decode(row)) for row in best_ids(loaded.model, src, lengths, 3).tolist()]
-
-
-def test_translate_ids_batches_sources_sorted_by_length_and_answers_in_their_order(monkeypatch):
-    # A stand-in search that "translates" each source into itself and records each batch's
-    # lengths: the batches must come sorted by length, and every output back in input order.
-    vocab = Vocab.build(["a b c d e f g"])
-    sources = [encode_source(s, vocab) for s in ["a b c d e f", "b", "c d e", "b", "g f e d", "a b"]]
-    seen: list[list[int]] = []
-
-    def echo(model, src, lengths, *args, **kwargs):
-        seen.append(lengths.tolist())
-        return Hypotheses(src.unsqueeze(1), torch.zeros(src.size(0), 1))
-
-    monkeypatch.setattr("seq2seq.inference.translate.search", echo)
-    expected = [vocab.join(vocab.decode(ids)) for ids in sources]
-    for size in range(1, len(sources) + 2):
-        seen.clear()
-        assert translate_ids(torch.nn.Module(), sources, vocab, size, 10, torch.device("cpu")) == expected
-        flat = [n for batch in seen for n in batch]
-        assert flat == sorted(len(ids) for ids in sources) and max(map(len, seen)) <= size
-    assert translate_ids(torch.nn.Module(), [], vocab, 2, 10, torch.device("cpu")) == []
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "seq2seq", *args], capture_output=True)
-
-
-def test_translate_with_a_beam_prints_one_line_per_input(checkpoint):
-    result = cli("translate", "--model", str(checkpoint), "--beam", "3", "--length-penalty", "0.6",
-                 "Je suis froid.", "", "Il est heureux.")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.decode().split("\n") == ["i am cold .", "", "he is happy .", ""]
-
-
-@pytest.mark.parametrize("option, value, message", [
-    ("--beam", "0", b"--beam must be at least 1"),
-    ("--length-penalty", "-1", b"--length-penalty must be 0 or more"),
-    ("--length-penalty", "nan", b"--length-penalty must be 0 or more"),
-])
-def test_translate_refuses_bad_beam_settings(checkpoint, option, value, message):
-    result = cli("translate", "--model", str(checkpoint), option, value, "Je suis froid.")
-    assert result.returncode == 1 and message in result.stderr
-    assert b"Traceback" not in result.stderr and result.stdout == b""
 
 
 def exhaustive_ranking(model, src: torch.Tensor, length: torch.Tensor, max_len: int,

@@ -5,16 +5,13 @@ concurrent requests never mix their outputs, and each request is logged in one l
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import PAIRS, start_server
+from tests.conftest import PAIRS, seq2seq_cli, start_server
 
 SENTENCES = ["Je suis froid.", "Tu es grand !", "Il est heureux.", "Je suis ornithorynque.",
              "je suis medecin et je suis froid et ami ."]
@@ -41,12 +38,6 @@ def server(served_checkpoint):
     assert log[-1].strip() == "seq2seq.serve: stopped"
 
 
-def cli(model: Path, *args: str) -> list[str]:
-    result = subprocess.run([sys.executable, "-m", "seq2seq", "translate", "--model", str(model), *args],
-                            capture_output=True, text=True, check=True)
-    return result.stdout.splitlines()
-
-
 def test_health_and_model(server, served_checkpoint):
     base, _ = server
     assert call(base, "/health") == (200, {"status": "ready"})
@@ -62,11 +53,12 @@ def test_translations_are_the_cli_s_for_greedy_beam_and_n_best(server, served_ch
     for beam in (1, 5):
         status, body = call(base, "/translate", {"text": SENTENCES, "beam": beam})
         assert status == 200 and len(body["results"]) == len(SENTENCES)
-        assert [r["translation"] for r in body["results"]] == cli(served_checkpoint, "--beam", str(beam), *SENTENCES)
+        printed = seq2seq_cli("translate", "--model", str(served_checkpoint), "--beam", str(beam), *SENTENCES,
+                              text=True, check=True).stdout
+        assert [r["translation"] for r in body["results"]] == printed.splitlines()
     status, body = call(base, "/translate", {"text": SENTENCES[:2], "beam": 4, "n_best": 3})
-    blocks = subprocess.run([sys.executable, "-m", "seq2seq", "translate", "--model", str(served_checkpoint),
-                             "--beam", "4", "--n-best", "3", *SENTENCES[:2]], capture_output=True, text=True
-                            ).stdout.split("\n\n")[:2]
+    blocks = seq2seq_cli("translate", "--model", str(served_checkpoint), "--beam", "4", "--n-best", "3",
+                         *SENTENCES[:2], text=True).stdout.split("\n\n")[:2]
     for result, block in zip(body["results"], blocks):
         rows = [line.split("\t") for line in block.splitlines()]
         assert [(a["translation"], f"{a['score']:.4f}") for a in result["alternatives"]] == [(r[3], r[2]) for r in rows]
@@ -159,15 +151,13 @@ def test_a_taken_port_and_a_missing_model_are_named(served_checkpoint, tmp_path)
     proc, base, _ = start_server("--model", str(served_checkpoint))
     try:
         port = base.rsplit(":", 1)[1]
-        taken = subprocess.run([sys.executable, "-m", "seq2seq", "serve", "--model", str(served_checkpoint),
-                                "--port", port], capture_output=True, text=True, timeout=60)
+        taken = seq2seq_cli("serve", "--model", str(served_checkpoint), "--port", port, text=True, timeout=60)
         assert taken.returncode == 1 and "Traceback" not in taken.stderr
         assert f"error: cannot listen on 127.0.0.1:{port}" in taken.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    missing = subprocess.run([sys.executable, "-m", "seq2seq", "serve", "--model", str(tmp_path / "none.pt"),
-                              "--port", "0"], capture_output=True, text=True, timeout=60)
+    missing = seq2seq_cli("serve", "--model", str(tmp_path / "none.pt"), "--port", "0", text=True, timeout=60)
     assert missing.returncode == 1 and f"error: no model at {tmp_path / 'none.pt'}" in missing.stderr
 
 

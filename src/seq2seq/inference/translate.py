@@ -122,7 +122,7 @@ def translate_ids(model: Seq2Seq, sources: Sequence[list[int]], target: Vocab, b
     comes sooner when its sentences are alike. A batch's shape (how many sentences, padded to what
     length) changes the rounding of the products in either precision: in float32 that changed none
     of the default's test translations measured on a CPU, in bfloat16 a percent or two
-    (docs/speed.md, "The evaluate stage")."""
+    (docs/speed.md)."""
     model.eval()
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
     out = [""] * len(sources)
