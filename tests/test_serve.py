@@ -5,6 +5,7 @@ concurrent requests never mix their outputs, and each request is logged in one l
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,8 @@ def server(served_checkpoint):
 
 def test_health_and_model(server, served_checkpoint):
     base, _ = server
-    assert call(base, "/health") == (200, {"status": "ready"})
+    assert call(base, "/health") == (200, {"status": "alive"})
+    assert call(base, "/ready") == (200, {"status": "ready", "queued_lines": 0, "max_queue": 256})
     status, info = call(base, "/model")
     assert status == 200 and info["models"] == [str(served_checkpoint)]
     assert info["settings"]["attention"] == "general" and info["vocabulary"]["type"] == "word"
@@ -122,7 +124,13 @@ def test_concurrent_requests_get_their_own_answers(server):
     expected = [call(base, "/translate", r)[1] for r in requests]  # one at a time
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(lambda r: call(base, "/translate", r)[1], requests))
-    assert answers == expected
+    # Decoded together now, in batches of other shapes: the same translations, scores to rounding.
+    for answer, alone in zip(answers, expected, strict=True):
+        assert len(answer["results"]) == len(alone["results"])
+        for got, want in zip(answer["results"], alone["results"]):
+            assert {**got, "score": None, "alternatives": None} == {**want, "score": None, "alternatives": None}
+            assert [a["translation"] for a in got["alternatives"]] == [a["translation"] for a in want["alternatives"]]
+            assert got["score"] == pytest.approx(want["score"], abs=1e-5)
 
 
 def test_one_log_line_per_request_and_no_traceback(server):
@@ -215,7 +223,90 @@ def test_an_error_inside_the_server_is_a_json_500_without_traceback(served_check
         assert status == 500
         assert body == {"detail": "internal error (RuntimeError); the server log has the details"}
         assert any("a secret internal detail" in (r.exc_text or str(r.exc_info)) for r in caplog.records)
-        assert call(base, "/health") == (200, {"status": "ready"})
+        assert call(base, "/health") == (200, {"status": "alive"})
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def post(base: str, lines: list[str]) -> tuple[int, dict, dict]:
+    """(status, JSON body, headers with lower-case names) of POST /translate with `lines`."""
+    request = urllib.request.Request(base + "/translate", data=json.dumps({"text": lines, "beam": 1}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read()), {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read()), {k.lower(): v for k, v in err.headers.items()}
+
+
+def metric(base: str, name: str) -> float:
+    """The value of one sample of GET /metrics, e.g. 'seq2seq_lines_dropped_total{reason="gone"}' (0 if absent)."""
+    with urllib.request.urlopen(base + "/metrics") as response:
+        text = response.read().decode()
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " ")]
+    return values[0] if values else 0.0
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the server never reached the state the test waits for"
+        time.sleep(0.05)
+
+
+def test_a_full_queue_answers_503_with_retry_after_and_the_queued_work_completes(served_checkpoint):
+    # The worker waits up to a second for a batch of 64 to fill, so the first request's 8 lines
+    # fill the queue (8) meanwhile: the next request is refused at once, and readiness says busy.
+    proc, base, _ = start_server("--model", str(served_checkpoint), "--max-lines", "8", "--max-queue", "8",
+                                 "--max-wait", "1", "--arrival-gap", "1")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(post, base, SENTENCES + ["Nous sommes amis."] * 3)
+            wait_for(lambda: call(base, "/ready")[1]["queued_lines"] == 8)
+            assert call(base, "/ready") == (503, {"status": "busy", "queued_lines": 8, "max_queue": 8})
+            status, body, headers = post(base, ["Je suis froid."])
+            assert status == 503 and headers["retry-after"] == "1" and "--max-queue" in body["detail"]
+            status, body, _ = first.result(timeout=60)
+        assert status == 200 and len(body["results"]) == 8
+        assert call(base, "/ready")[0] == 200 and call(base, "/health") == (200, {"status": "alive"})
+        assert metric(base, 'seq2seq_lines_dropped_total{reason="refused"}') == 1
+        assert metric(base, "seq2seq_lines_translated_total") == 8
+        assert metric(base, 'seq2seq_requests_total{route="/translate",status="503"}') == 1
+        assert metric(base, 'seq2seq_requests_total{route="/translate",status="200"}') == 1
+        assert metric(base, "seq2seq_batch_lines_count") == 1 and metric(base, "seq2seq_batch_lines_sum") == 8
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_past_the_deadline_a_request_gets_504_and_its_lines_are_not_decoded(served_checkpoint):
+    proc, base, _ = start_server("--model", str(served_checkpoint), "--max-wait", "1", "--arrival-gap", "1",
+                                 "--timeout", "0.3")
+    try:
+        status, body, _ = post(base, ["Je suis froid.", "Tu es grand !"])
+        assert status == 504 and "--timeout" in body["detail"]
+        wait_for(lambda: metric(base, 'seq2seq_lines_dropped_total{reason="expired"}') == 2)
+        assert metric(base, "seq2seq_lines_translated_total") == 0 and metric(base, "seq2seq_batch_lines_count") == 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_the_lines_of_a_client_that_has_gone_are_not_decoded(served_checkpoint):
+    import socket
+
+    proc, base, log = start_server("--model", str(served_checkpoint), "--max-wait", "1", "--arrival-gap", "1")
+    try:
+        body = json.dumps({"text": ["Je suis froid.", "Tu es grand !", "Il est heureux."]}).encode()
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:  # sends, then hangs up at once
+            client.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        wait_for(lambda: metric(base, 'seq2seq_lines_dropped_total{reason="gone"}') == 3)
+        assert metric(base, "seq2seq_batch_lines_count") == 0
+        assert post(base, ["Je suis froid."])[0] == 200  # and it goes on serving
+        assert any("POST /translate 499" in line for line in log)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -108,10 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", choices=PRECISIONS,
                        help="train.precision to measure (default: the params file's)")
     bench.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    bench.add_argument("--serve", action="store_true",
+                       help="measure `seq2seq serve` under load instead: it starts the server on a free port and "
+                       "drives 1, 8, 32 and 128 concurrent clients with one-line requests, one client with "
+                       "batched ones and clients with maximal requests, sending the sources of --pairs")
+    bench.add_argument("--model", type=Path, action="append", metavar="PATH",
+                       help=f"with --serve: the checkpoint served (default {DEFAULT_MODEL})")
     serve = commands.add_parser("serve", help="a translation server (HTTP API and a page) on this machine",
-                                description="Serve the model over HTTP: POST /translate, GET /health, GET "
-                                "/model, the page at / and the API's documentation at /docs. The model is "
-                                "loaded once; requests beyond the limits below get a 413 or 422 naming them.",
+                                description="Serve the model over HTTP: POST /translate, GET /health, "
+                                "/ready, /metrics (Prometheus), /model, the page at / and the API's "
+                                "documentation at /docs. The model is loaded once; the lines of concurrent "
+                                "requests are decoded together. Requests beyond the limits below get a 413 or "
+                                "422 naming them; a full queue answers 503 with Retry-After, a request past "
+                                "--timeout 504.",
                                 epilog=_domain())
     serve.add_argument("--model", type=Path, action="append", metavar="PATH",
                        help=f"checkpoint (default: the pipeline's {DEFAULT_MODEL}); again for an ensemble")
@@ -131,6 +140,20 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"longest translation in tokens (default {LIMITS.max_output_length}, as evaluate)")
     serve.add_argument("--length-penalty", type=float, default=LIMITS.length_penalty, metavar="X",
                        help=f"beam scores are log-probability / length ** X (default {LIMITS.length_penalty})")
+    serve.add_argument("--max-queue", type=int, default=LIMITS.max_queue, metavar="LINES",
+                       help=f"most lines waiting to be decoded, all requests together (default "
+                       f"{LIMITS.max_queue}; a request that would overflow it: 503 with Retry-After)")
+    serve.add_argument("--batch-size", type=int, default=LIMITS.batch_lines, metavar="LINES",
+                       help=f"most lines decoded together (default {LIMITS.batch_lines})")
+    serve.add_argument("--max-wait", type=float, default=LIMITS.max_wait, metavar="SECONDS",
+                       help=f"how long a batch may wait to fill while requests keep arriving, after its first "
+                       f"(default {LIMITS.max_wait:g}; 0 takes what is queued)")
+    serve.add_argument("--arrival-gap", type=float, default=LIMITS.arrival_gap, metavar="SECONDS",
+                       help=f"a filling batch goes once no request has arrived for this long (default "
+                       f"{LIMITS.arrival_gap:g}; equal to --max-wait: always wait the full --max-wait)")
+    serve.add_argument("--timeout", type=float, default=LIMITS.timeout, metavar="SECONDS",
+                       help=f"longest a request waits for its answer (default {LIMITS.timeout:g}; then 504, "
+                       "and its lines are not decoded if they have not started)")
     return parser
 
 
@@ -159,6 +182,9 @@ def _bench_shape(args: argparse.Namespace) -> tuple[list[tuple[int, int]], int, 
 def _bench(args: argparse.Namespace) -> None:
     import json
 
+    if args.serve:
+        _bench_serve(args)
+        return
     import torch
 
     from seq2seq.bench.throughput import BENCH_KEYS, run_bench
@@ -186,6 +212,23 @@ def _bench(args: argparse.Namespace) -> None:
           f"{config['batch_size']}, vocabularies {source_size}/{target_size}, lengths from {origin}")
     for key in BENCH_KEYS:
         print(f"  {key:<26}{result[key]:>12,}")
+
+
+def _bench_serve(args: argparse.Namespace) -> None:
+    import json
+
+    from seq2seq.bench.serving import as_table, run_serve_bench
+    from seq2seq.fileio import read_pairs
+
+    models = args.model or [DEFAULT_MODEL]
+    for path in models:
+        if not path.is_file():
+            raise UserError(f"no model at {path}: train one with dvc repro, or pass --model PATH.")
+    sentences = [source for source, _ in read_pairs(args.pairs)] if args.pairs.is_file() else []
+    if not sentences:
+        sentences = ["Je suis en retard.", "Il est marié.", "Nous sommes sérieux.", "Elle a peur des chiens."]
+    result = run_serve_bench([arg for path in models for arg in ("--model", str(path))], sentences)
+    print(json.dumps(result) if args.json else as_table(result))
 
 
 def _load(args: argparse.Namespace):
@@ -283,14 +326,24 @@ def _serve(args: argparse.Namespace) -> None:
 
     from seq2seq.serve.server import run_server
 
-    if min(args.max_lines, args.max_chars, args.max_beam, args.max_output_length) < 1:
-        raise UserError("--max-lines, --max-chars, --max-beam and --max-output-length must be at least 1.")
+    if min(args.max_lines, args.max_chars, args.max_beam, args.max_output_length, args.batch_size) < 1:
+        raise UserError("--max-lines, --max-chars, --max-beam, --max-output-length and --batch-size must be at "
+                        "least 1.")
+    if args.max_queue < args.max_lines:
+        raise UserError(f"--max-queue ({args.max_queue}) must be at least --max-lines ({args.max_lines}), or a "
+                        "request of --max-lines lines could never be taken.")
+    if not 0 <= args.max_wait <= 1 or not 0 <= args.arrival_gap <= 1 or not 0 < args.timeout < float("inf"):
+        raise UserError(f"--max-wait and --arrival-gap must be between 0 and 1 second (not {args.max_wait} and "
+                        f"{args.arrival_gap}) and --timeout above 0 (not {args.timeout}).")
     if not 0 <= args.length_penalty < float("inf"):
         raise UserError(f"--length-penalty must be 0 or more, not {args.length_penalty}.")
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {args.port}.")
     try:  # before the model loads, so that a taken port fails at once
         sock = socket.create_server((args.host, args.port))
+        # Accepted connections inherit it: without it a keep-alive client's second request waits
+        # about 40 ms for its own delayed ACK before the answer's body is sent (Nagle's algorithm).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as err:
         raise UserError(f"cannot listen on {args.host}:{args.port} ({err.strerror or err}): pick another "
                         "--port (0 picks a free one) or stop what uses it.") from None

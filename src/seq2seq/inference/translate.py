@@ -1,7 +1,8 @@
 """Translate with a trained checkpoint (or an ensemble). Raw sentences, normalised exactly as in
 training: each line's translation, its score, the n-best alternatives, the words the model never
 saw, whether the line was longer than the training data and, when asked, the attention weights;
-`seq2seq translate` and `seq2seq serve` both go through `translate_sentences`. Whole lists of
+`seq2seq translate` goes through `translate_sentences`, `seq2seq serve` through its two halves,
+`prepare_lines` and `decode_prepared`, with the lines of several requests in one batch. Whole lists of
 encoded sources, in batches of similar length: `translate_ids`, for scoring (validation, the
 evaluate stage) and the benchmark."""
 
@@ -46,6 +47,7 @@ class Translation:
     too_long: bool = False  # longer than any training sentence (then truncated)
     words: int = 0  # words of the normalised line, before truncation
     attention: Attention | None = None  # when asked for, and the model has attention
+    source_ids: list[int] = field(default_factory=list, repr=False)  # `source` encoded, `<eos>` ended
 
 
 def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_length: int, beam_size: int = 1,
@@ -55,22 +57,41 @@ def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_le
     `beam_size` 1, else beam search; `n_best` (at most `beam_size`) alternatives per line. Lines that
     normalise to nothing (empty, or no letters) give an empty translation. `reference` decodes
     greedily with the word-by-word reference model instead, one line at a time (beam 1 only)."""
+    results = prepare_lines(loaded, lines)
+    todo = [r for r in results if r.source]
+    if todo:
+        decode_prepared(loaded, todo, max_output_length, beam_size, length_penalty, n_best, attention, reference)
+    return results
+
+
+def prepare_lines(loaded: LoadedModel, lines: Sequence[str]) -> list[Translation]:
+    """Each line normalised as in training, truncated to the training limit and encoded (`source`,
+    `source_ids`), with the words the model never saw and whether it was too long; its translation
+    still empty. A line that normalises to nothing has an empty `source` and needs no decoding."""
     options = TextOptions(keep_accents=bool(loaded.text.get("keep_accents", False)),
                           keep_apostrophes=bool(loaded.text.get("keep_apostrophes", False)))
     max_tokens = int(loaded.text.get("max_length", 10)) - 1
     results = []
     for line in lines:
         words = tokenize(normalize(line, options))
-        results.append(Translation(" ".join(words[:max_tokens]), "", None,
+        source = " ".join(words[:max_tokens])
+        results.append(Translation(source, "", None,
                                    unknown_words=list(dict.fromkeys(loaded.unseen_words(" ".join(words)))),
-                                   too_long=len(words) > max_tokens, words=len(words)))
-    todo = [r for r in results if r.source]
-    if not todo:
-        return results
+                                   too_long=len(words) > max_tokens, words=len(words),
+                                   source_ids=encode_source(source, loaded.source) if source else []))
+    return results
+
+
+def decode_prepared(loaded: LoadedModel, todo: Sequence[Translation], max_output_length: int, beam_size: int,
+                    length_penalty: float, n_best: int, attention: bool | Sequence[bool] = False,
+                    reference: bool = False) -> None:
+    """Decode prepared lines with a `source` (`prepare_lines`) as one batch and fill in each one's
+    translation, score, alternatives and, where `attention` (one flag, or one per line) asks, its
+    attention weights."""
     model, target = loaded.model, loaded.target
     device = next(model.parameters()).device
     model.eval()
-    sources = [encode_source(r.source, loaded.source) for r in todo]
+    sources = [r.source_ids for r in todo]
     src, lengths = pad_sources(sources)
     src = src.to(device)
     if reference:
@@ -81,16 +102,16 @@ def translate_sentences(loaded: LoadedModel, lines: Sequence[str], max_output_le
         with torch.no_grad():
             found = search(model, src, lengths, max_output_length, beam_size, length_penalty, n_best=n_best)
         tokens, scores = found.tokens.tolist(), found.scores.tolist()
+    wanted = [attention] * len(todo) if isinstance(attention, bool) else attention
     for row, (result, ids, row_scores) in enumerate(zip(todo, tokens, scores)):
         result.alternatives = [(target.join(target.decode(out)), score) for out, score in zip(ids, row_scores)
                                if score != float("-inf")]
         result.translation, result.score = result.alternatives[0]
-        if attention:
+        if wanted[row]:
             result.attention = align(loaded, src[row:row + 1, :int(lengths[row])], lengths[row:row + 1],
                                      result.source, ids[0])
             if result.attention is not None:  # four decimals are plenty for an answer to read or draw
                 result.attention.weights = [[round(w, 4) for w in r] for r in result.attention.weights]
-    return results
 
 
 def _word_by_word(model: Seq2Seq, sources: Sequence[list[int]], max_len: int, length_penalty: float

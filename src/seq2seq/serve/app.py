@@ -1,40 +1,45 @@
-"""The translation server: FastAPI routes over `seq2seq.inference.translate.translate_sentences`,
-the same code path as `seq2seq translate`, so the page, the API and the CLI never disagree.
+"""The translation server: FastAPI routes over the same code path as `seq2seq translate`
+(`seq2seq.inference.translate`: preparing lines, searching, building results), so the page, the API
+and the CLI never disagree.
 
 - `POST /translate`: one result per input line (translation, score, n-best, unknown words, too
   long, attention when asked); requests beyond the server's `Limits` get a 413 or 422 naming the
-  limit, malformed ones FastAPI's 422 naming the field.
-- `GET /health`, `GET /model` (settings, domain, vocabulary, metrics), `GET /` (the page), `/docs`.
+  limit, malformed ones FastAPI's 422 naming the field; 503 with `Retry-After` when the queue is
+  full, 504 past the deadline (`--timeout`).
+- `GET /health` (liveness), `GET /ready` (readiness: 503 while the queue is full), `GET /metrics`
+  (Prometheus), `GET /model` (settings, domain, vocabulary, metrics), `GET /` (the page), `/docs`.
 
-The model is loaded once, before the server listens; requests take turns on it (one lock), each
-request's lines decoded as one batch. Errors never reach a client as a traceback: they are logged,
-and the client gets a JSON 500.
+The model is loaded once, before the server listens. One worker thread owns it
+(`seq2seq.serve.batcher`): the lines of concurrent requests wait in a bounded queue and are decoded
+together. A request whose client disconnects, or whose deadline passes, while its lines wait is
+dropped before decoding. Errors never reach a client as a traceback: they are logged, and the
+client gets a JSON 500.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
-import torch
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from seq2seq.checkpoint import LoadedModel
 from seq2seq.config import EvaluateConfig
-from seq2seq.device import autocast
-from seq2seq.inference.translate import describe_domain, translate_sentences
+from seq2seq.inference.translate import describe_domain, prepare_lines
+from seq2seq.serve.batcher import Batcher, BatcherStats, Busy, Expired, Job
 from seq2seq.serve.limits import Limits
 
 log = logging.getLogger("seq2seq.serve")
 EVALUATE = EvaluateConfig()
-
-
+ROUTES = ("/", "/translate", "/health", "/ready", "/metrics", "/model", "/docs", "/openapi.json")
 class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: list[StrictStr] = Field(min_length=1, description="the lines to translate, one result each")
@@ -68,22 +73,73 @@ class TranslateResponse(BaseModel):
     results: list[Result]
 
 
+class Metrics:
+    """The server's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self, batcher_queue: Callable[[], int]):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("seq2seq_requests", "HTTP requests answered, by route and status",
+                                ["route", "status"], registry=r)
+        self.lines = Counter("seq2seq_lines_translated", "lines decoded and answered", registry=r)
+        self.dropped = Counter("seq2seq_lines_dropped", "lines not decoded: refused (queue full), gone (client "
+                               "disconnected) or expired (past the deadline)", ["reason"], registry=r)
+        self.queue = Gauge("seq2seq_queue_lines", "lines waiting to be decoded", registry=r)
+        self.queue.set_function(batcher_queue)
+        self.batch = Histogram("seq2seq_batch_lines", "lines per decoded batch", registry=r,
+                               buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.waiting = Histogram("seq2seq_queue_wait_seconds", "time a request's lines waited in the queue",
+                                 registry=r)
+        self.decoding = Histogram("seq2seq_decode_seconds", "time to decode one batch", registry=r)
+
+    def batcher_stats(self) -> BatcherStats:
+        return BatcherStats(batch=self.batch.observe, waited=self.waiting.observe, decoded=self.decoding.observe,
+                            dropped=lambda reason, lines: self.dropped.labels(reason).inc(lines))
+
+
+class _Observe:
+    """ASGI middleware: one log line and one request count per request (a plain ASGI wrapper, so the
+    routes still see the client's disconnect)."""
+
+    def __init__(self, app, metrics: Metrics):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def observed(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            path = scope["path"]
+            log.info("%s %s %d %.0f ms", scope["method"], path, status, (time.perf_counter() - start) * 1000)
+            self.metrics.requests.labels(path if path in ROUTES else "other", str(status)).inc()
+
+
 def create_app(loaded: LoadedModel, limits: Limits, info: dict[str, Any], precision: str = "fp32") -> FastAPI:
     """The server's app for a loaded model (or ensemble); `info` is what `/model` adds about it
-    (its paths, its metrics)."""
+    (its paths, its metrics). It starts the decoding worker."""
     app = FastAPI(title="seq2seq", description="French-English LSTM translation (" + describe_domain(loaded.text)
                   + ")", version="1")
-    lock = threading.Lock()  # one decoding at a time: torch uses every core for one batch anyway
     device = next(loaded.model.parameters()).device
     page = resources.files("seq2seq.serve").joinpath("page.html").read_text(encoding="utf-8")
-
-    @app.middleware("http")
-    async def log_request(request: Request, call_next):
-        start = time.perf_counter()
-        response = await call_next(request)
-        log.info("%s %s %d %.0f ms", request.method, request.url.path, response.status_code,
-                 (time.perf_counter() - start) * 1000)
-        return response
+    batcher: Batcher | None = None
+    metrics = Metrics(lambda: batcher.queued_lines if batcher is not None else 0)
+    batcher = Batcher(loaded, precision, max_queue=limits.max_queue, max_wait=limits.max_wait,
+                      arrival_gap=limits.arrival_gap, batch_lines=limits.batch_lines,
+                      max_output_length=limits.max_output_length, length_penalty=limits.length_penalty,
+                      stats=metrics.batcher_stats())
+    app.state.batcher = batcher
+    app.add_middleware(_Observe, metrics=metrics)
+    app.router.add_event_handler("shutdown", batcher.stop)
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, err: Exception) -> JSONResponse:
@@ -97,7 +153,20 @@ def create_app(loaded: LoadedModel, limits: Limits, info: dict[str, Any], precis
 
     @app.get("/health")
     def health() -> dict[str, str]:
-        return {"status": "ready"}
+        """Liveness: the server answers."""
+        return {"status": "alive"}
+
+    @app.get("/ready")
+    def ready() -> JSONResponse:
+        """Readiness: whether the queue takes work now (503 while it is full)."""
+        queued = batcher.queued_lines
+        full = queued >= limits.max_queue
+        return JSONResponse({"status": "busy" if full else "ready", "queued_lines": queued,
+                             "max_queue": limits.max_queue}, status_code=503 if full else 200)
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/model")
     def model() -> dict[str, Any]:
@@ -106,15 +175,64 @@ def create_app(loaded: LoadedModel, limits: Limits, info: dict[str, Any], precis
                                                     "target_size": len(loaded.target)},
                 "precision": precision, "device": str(device), "limits": asdict(limits)}
 
-    @app.post("/translate", response_model=TranslateResponse)
-    def translate(request: TranslateRequest) -> TranslateResponse:
+    @app.post("/translate", response_model=TranslateResponse,
+              responses={503: {"description": "the queue is full: retry after Retry-After seconds"},
+                         504: {"description": "not translated within the server's --timeout"}})
+    async def translate(request: TranslateRequest, http: Request):
         _check(request, limits)
-        with lock, torch.inference_mode(), autocast(device, precision):
-            results = translate_sentences(loaded, request.text, limits.max_output_length, request.beam,
-                                          limits.length_penalty, request.n_best, request.attention)
-        return TranslateResponse(results=[_result(r) for r in results])
+        if await http.is_disconnected():  # gone before its lines were prepared
+            return JSONResponse({"detail": "the client closed the connection"}, status_code=499)
+        job = Job(prepare_lines(loaded, request.text), request.beam, request.n_best, request.attention,
+                  deadline=time.monotonic() + limits.timeout)
+        try:
+            await _submit(batcher, job)
+        except Busy as err:
+            metrics.dropped.labels("refused").inc(job.lines)
+            # A full queue drains in well under a second at this model's size: retry after the minimum.
+            return JSONResponse({"detail": f"busy: {err}. Retry after 1 s."}, status_code=503,
+                                headers={"Retry-After": "1"})
+        answer = asyncio.wrap_future(job.future)
+        gone = asyncio.ensure_future(_disconnect(http))
+        done, _ = await asyncio.wait({answer, gone}, timeout=limits.timeout, return_when=asyncio.FIRST_COMPLETED)
+        gone.cancel()
+        if gone in done and answer not in done:
+            batcher.withdraw(job)  # its lines leave the queue, or are dropped before decoding
+            return JSONResponse({"detail": "the client closed the connection"}, status_code=499)
+        if answer not in done:  # past the deadline: the worker drops it as expired if it has not started
+            return _late(limits)
+        if isinstance(answer.exception(), Expired):
+            return _late(limits)
+        metrics.lines.inc(job.lines)
+        # Serialised here: the answer is built from typed results already, and FastAPI's second
+        # validation of it against the response model would cost as much again per request.
+        return Response(TranslateResponse(results=[_result(r) for r in answer.result()]).model_dump_json(),
+                        media_type="application/json")
 
     return app
+
+
+async def _submit(batcher: Batcher, job: Job, tries: int = 3) -> None:
+    """Queue `job`; when the queue is full, first let the event loop handle the disconnects it has
+    received (each withdraws its request's lines), then try again, before giving up with Busy."""
+    for attempt in range(tries):
+        try:
+            batcher.submit(job)
+            return
+        except Busy:
+            if attempt == tries - 1:
+                raise
+            await asyncio.sleep(0.005)
+
+
+async def _disconnect(request: Request) -> None:
+    """Return when the client disconnects (the request's body has been read already)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+def _late(limits: Limits) -> JSONResponse:
+    return JSONResponse({"detail": f"not translated within this server's {limits.timeout:g} s (--timeout): "
+                                   "send fewer lines, or retry later."}, status_code=504)
 
 
 def _check(request: TranslateRequest, limits: Limits) -> None:

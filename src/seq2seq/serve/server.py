@@ -20,7 +20,8 @@ def run_server(loaded: LoadedModel, sock: socket.socket, args: argparse.Namespac
                precision: str) -> None:
     """Serve on `sock` (bound by the caller, so a taken port is reported before the model loads and
     `--port 0` can name the port it got) until Ctrl-C or SIGTERM, which uvicorn handles gracefully."""
-    limits = Limits(args.max_lines, args.max_chars, args.max_beam, args.max_output_length, args.length_penalty)
+    limits = Limits(args.max_lines, args.max_chars, args.max_beam, args.max_output_length, args.length_penalty,
+                    args.max_queue, args.max_wait, args.arrival_gap, args.batch_size, args.timeout)
     app = create_app(loaded, limits, info, precision)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
