@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from seq2seq.bench.serving import start
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import encode_pairs
 from seq2seq.data.vocab import Vocab
@@ -152,18 +152,9 @@ def seq2seq_cli(*args: str, stdin: str | bytes | None = None, text: bool = False
 
 
 def start_server(*args: str, cwd: Path | None = None) -> tuple[subprocess.Popen, str, list[str]]:
-    """`seq2seq serve --port 0 ARGS` started; its base URL once it says where it listens; and its
-    stderr lines so far (a thread keeps reading them, so the server never blocks on a full pipe)."""
-    proc = subprocess.Popen([*SEQ2SEQ, "serve", "--port", "0", *args], cwd=cwd,
-                            stderr=subprocess.PIPE, text=True)
-    lines: list[str] = []
-    for line in proc.stderr:
-        lines.append(line)
-        found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if found:
-            threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-            return proc, found.group(1), lines
-    raise AssertionError(f"the server stopped before listening (exit code {proc.wait()}):\n{''.join(lines)}")
+    """`seq2seq serve --port 0 ARGS` started (`seq2seq.bench.serving.start`): the process, its base
+    URL and its stderr lines, which keep coming."""
+    return start(args, cwd=cwd)
 
 
 # End-to-end helpers: the real pipeline in a temporary git repository on a tiny config.

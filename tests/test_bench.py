@@ -62,12 +62,12 @@ def test_cli_bench_json_with_tiny_params(tmp_path):
 def test_the_serve_bench_drives_a_real_server_and_counts_what_it_answered(served_checkpoint):
     from seq2seq.bench.serving import as_table, drive, hang_up, start
 
-    proc, base = start(["--model", str(served_checkpoint), "--max-lines", "8", "--max-queue", "8"])
+    proc, base, _ = start(["--model", str(served_checkpoint), "--max-lines", "8", "--max-queue", "8"])
     try:
-        load = drive(base, [[["Je suis froid."], ["Tu es grand !"]]] * 3, 1, "3 clients")
+        load = drive(base, [[["Je suis froid."], ["Tu es grand !"]]] * 3, "3 clients", beam=1)
         assert load.statuses == {"200": 6} and load.sentences_per_s > 0 and 0 < load.p50_ms <= load.p99_ms
         hang_up(base, 2, {"text": ["Il est heureux."] * 8, "beam": 2})
-        crowd = drive(base, [[["Nous sommes amis."] * 8]] * 4, 2, "crowd")
+        crowd = drive(base, [[["Nous sommes amis."] * 8]] * 4, "crowd", beam=2)
         assert sum(crowd.statuses.values()) == 4 and set(crowd.statuses) <= {"200", "503"}
         table = as_table({"loads": [vars(load), vars(crowd)], "resident_mb": {"start": 1.0, "peak": 2.0, "end": 2.0}})
         assert "| 3 clients | 1 |" in table and "6 x 200" in table and "2.0 MB at the peak" in table

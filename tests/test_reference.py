@@ -37,6 +37,8 @@ OPTIONS = {
     "reversed source": ({"reverse": True}, {"attention": "general"}),
     "reversed source, no attention": ({"reverse": True}, {"attention": "none"}),
     "one layer into two (bridged)": ({}, {"attention": "general", "num_layers": 2}),
+    "a smaller encoder (bridged), input feeding": ({"hidden_size": 16}, {"attention": "general",
+                                                                         "input_feeding": True}),
     "tied embeddings": ({}, {"attention": "general", "input_feeding": True, "embedding_size": 32,
                              "tie_embeddings": True}),
     "Joey NMT's biases and first cell": ({}, {"attention": "general", "input_feeding": True, "output_bias": False,

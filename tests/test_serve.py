@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from seq2seq.bench.serving import hang_up
 from tests.conftest import PAIRS, seq2seq_cli, start_server
 
 SENTENCES = ["Je suis froid.", "Tu es grand !", "Il est heureux.", "Je suis ornithorynque.",
@@ -299,15 +300,9 @@ def test_past_the_deadline_a_request_gets_504_and_its_lines_are_not_decoded(serv
 
 
 def test_the_lines_of_a_client_that_has_gone_are_not_decoded(served_checkpoint):
-    import socket
-
     proc, base, log = start_server("--model", str(served_checkpoint), "--max-wait", "1", "--arrival-gap", "1")
     try:
-        body = json.dumps({"text": ["Je suis froid.", "Tu es grand !", "Il est heureux."]}).encode()
-        host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as client:  # sends, then hangs up at once
-            client.sendall(b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                           b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        hang_up(base, 1, {"text": ["Je suis froid.", "Tu es grand !", "Il est heureux."]})  # sends, hangs up
         wait_for(lambda: metric(base, 'seq2seq_lines_dropped_total{reason="gone"}') == 3)
         assert metric(base, "seq2seq_batch_lines_count") == 0
         assert post(base, ["Je suis froid."])[0] == 200  # and it goes on serving

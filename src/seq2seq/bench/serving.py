@@ -44,16 +44,19 @@ class Load:
     refused_p99_ms: float = 0.0  # latency of the 503 answers
 
 
-def start(args: Sequence[str]) -> tuple[subprocess.Popen, str]:
-    """`seq2seq serve --port 0 ARGS` started; its base URL once it listens."""
-    proc = subprocess.Popen([sys.executable, "-m", "seq2seq", "serve", "--port", "0", *args],
+def start(args: Sequence[str], cwd: Path | None = None) -> tuple[subprocess.Popen, str, list[str]]:
+    """`seq2seq serve --port 0 ARGS` started; its base URL once it says where it listens; and its
+    stderr lines so far (a thread keeps reading them, so the server never blocks on a full pipe)."""
+    proc = subprocess.Popen([sys.executable, "-m", "seq2seq", "serve", "--port", "0", *args], cwd=cwd,
                             stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
     for line in proc.stderr:
+        lines.append(line)
         found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if found:  # keep reading its log, so that the server never blocks on a full pipe
-            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
-            return proc, found.group(1)
-    raise RuntimeError(f"the server stopped before listening (exit code {proc.wait()})")
+        if found:
+            threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+            return proc, found.group(1), lines
+    raise RuntimeError(f"the server stopped before listening (exit code {proc.wait()}):\n{''.join(lines)}")
 
 
 def _post(conn: http.client.HTTPConnection, body: dict) -> int:
@@ -63,9 +66,9 @@ def _post(conn: http.client.HTTPConnection, body: dict) -> int:
     return response.status
 
 
-def drive(base: str, batches: Sequence[Sequence[list[str]]], beam: int, name: str, **extra) -> Load:
-    """Each of `batches` is one client's requests (each a list of lines), sent in turn on its own
-    connection, all clients at once."""
+def drive(base: str, batches: Sequence[Sequence[list[str]]], name: str, **options) -> Load:
+    """Each of `batches` is one client's requests (each a list of lines, sent with `options`: beam,
+    n_best, attention), sent in turn on its own connection, all clients at once."""
     host, port = base.removeprefix("http://").split(":")
     records: list[tuple[int, float, int]] = []  # status, seconds, lines
     lock, ready = threading.Lock(), threading.Barrier(len(batches))
@@ -76,7 +79,7 @@ def drive(base: str, batches: Sequence[Sequence[list[str]]], beam: int, name: st
         for lines in requests:
             began = time.perf_counter()
             try:
-                status = _post(conn, {"text": lines, "beam": beam, **extra})
+                status = _post(conn, {"text": lines, **options})
             except (OSError, http.client.HTTPException):
                 status, conn = 0, http.client.HTTPConnection(host, int(port), timeout=120)
             with lock:
@@ -92,7 +95,7 @@ def drive(base: str, batches: Sequence[Sequence[list[str]]], beam: int, name: st
     elapsed = time.perf_counter() - began
     answered = sorted(seconds for status, seconds, _ in records if status == 200)
     refused = sorted(seconds for status, seconds, _ in records if status == 503)
-    return Load(name, beam, round(sum(n for status, _, n in records if status == 200) / elapsed, 1),
+    return Load(name, options["beam"], round(sum(n for status, _, n in records if status == 200) / elapsed, 1),
                 _ms(answered, 0.5), _ms(answered, 0.95), _ms(answered, 0.99),
                 dict(sorted(Counter(str(status) for status, _, _ in records).items())), _ms(refused, 0.99))
 
@@ -128,7 +131,7 @@ def resident_mb(pid: int) -> float:
 def run_serve_bench(server_args: Sequence[str], sentences: Sequence[str], rounds: int = 2) -> dict:
     """Every load against a fresh server started with `server_args`; `sentences` are the lines sent
     (cycled). Each load sends LINES lines, and at least `rounds` requests per client."""
-    proc, base = start(server_args)
+    proc, base, _ = start(server_args)
     peak, stop = [resident_mb(proc.pid)], threading.Event()
 
     def sample() -> None:  # the server's resident memory, every 50 ms
@@ -141,17 +144,18 @@ def run_serve_bench(server_args: Sequence[str], sentences: Sequence[str], rounds
         loads = []
         rss_start = peak[0]
         for beam in (1, 5):
-            drive(base, [[[next(line)]] * 8], beam, "warm-up")
+            drive(base, [[[next(line)]] * 8], "warm-up", beam=beam)
             for clients in ONE_LINE_CLIENTS:
                 per_client = max(rounds, LINES // clients)
                 batches = [[[next(line)] for _ in range(per_client)] for _ in range(clients)]
-                loads.append(drive(base, batches, beam, f"{clients} client{'s' * (clients > 1)}, one line per request"))
+                loads.append(drive(base, batches, f"{clients} client{'s' * (clients > 1)}, one line per request",
+                                   beam=beam))
             batched = [[[next(line) for _ in range(BATCHED_LINES)] for _ in range(LINES // BATCHED_LINES)]]
-            loads.append(drive(base, batched, beam, f"1 client, {BATCHED_LINES} lines per request"))
-        maximal = {"text": [("je suis tres content " * 60)[:1000]] * 64, "beam": 10, "n_best": 10, "attention": True}
-        hang_up(base, 24, maximal)
-        after_hang_up = drive(base, [[[next(line)]]], 5, "1 line after 24 maximal requests hung up")
-        crowd = drive(base, [[maximal["text"]]] * 64, 10, "64 clients, maximal requests", n_best=10, attention=True)
+            loads.append(drive(base, batched, f"1 client, {BATCHED_LINES} lines per request", beam=beam))
+        maximal, largest = [("je suis tres content " * 60)[:1000]] * 64, {"beam": 10, "n_best": 10, "attention": True}
+        hang_up(base, 24, {"text": maximal, **largest})
+        after_hang_up = drive(base, [[[next(line)]]], "1 line after 24 maximal requests hung up", beam=5)
+        crowd = drive(base, [[maximal]] * 64, "64 clients, maximal requests", **largest)
         return {"loads": [vars(load) for load in loads + [after_hang_up, crowd]],
                 "resident_mb": {"start": rss_start, "peak": peak[0], "end": resident_mb(proc.pid)}}
     finally:

@@ -96,11 +96,12 @@ class Decoder(nn.Module):
         return features[:, 0], DecoderState(h, c, None), None if weights is None else weights[:, 0]
 
     def teacher_forced(self, tgt_in: torch.Tensor, state: DecoderState, memory: Memory | None,
-                       scored: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+                       scored: torch.Tensor, weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Training's fast path: every step of `tgt_in` (batch, steps), the true previous tokens, at
         once. Returns the vectors the output layer reads at the true positions of `scored` (batch,
-        steps), row by row (n, hidden), after dropout, and the attention weights there (n, src_len)
-        or None. Each row's true positions must come first (its target's tokens, then its padding).
+        steps), row by row (n, hidden), after dropout, and, when `weights` asks (alignments; training
+        does not), the attention weights there (n, src_len), else None. Each row's true positions
+        must come first (its target's tokens, then its padding).
 
         Without input feeding the whole target runs through the LSTM in one call. With it, each
         step needs the vector of the step before: the steps take the rows longest target first,
@@ -109,8 +110,8 @@ class Decoder(nn.Module):
         the rounding of differently shaped products and the draws of dropout (tests/test_model.py)."""
         if not self.input_feeding:
             outputs, _ = run_lstm(self.rnn, self.dropout(self.embedding(tgt_in)), (state.h, state.c))
-            features, weights = self._top(outputs, memory)  # (batch, steps, hidden), (batch, steps, src_len)
-            return features[scored], None if weights is None else weights[scored]
+            features, attention = self._top(outputs, memory)  # (batch, steps, hidden), (batch, steps, src_len)
+            return features[scored], attention[scored] if weights and attention is not None else None
         lengths = scored.sum(dim=1)
         order = torch.argsort(lengths, descending=True, stable=True)
         steps = torch.arange(tgt_in.size(1), device=tgt_in.device)
@@ -119,10 +120,11 @@ class Decoder(nn.Module):
         inside = scored[order].t()  # (steps, batch): the ordered rows inside their target
         rows = [n for n in inside.sum(dim=1).tolist() if n > 0]  # per step: the first n ordered rows run
         embedded = self.dropout(self.embedding(tgt_in[order].t()[inside]))  # (n, emb), step by step
-        outputs, _, weights = self._feed_steps(embedded, rows, state.select(order), memory.select(order))
+        outputs, _, attention = self._feed_steps(embedded, rows, state.select(order), memory.select(order))
         # Each vector's place in the batch, row by row: row order[r] at step t is order[r] * steps + t.
         back = (order.unsqueeze(0) * len(steps) + steps.unsqueeze(1))[inside].argsort()
-        return torch.cat(outputs).index_select(0, back), torch.cat(weights)[:, 0].index_select(0, back)
+        features = torch.cat(outputs).index_select(0, back)
+        return features, torch.cat(attention)[:, 0].index_select(0, back) if weights else None
 
     def _feed_steps(self, embedded: torch.Tensor, rows: list[int], state: DecoderState, memory: Memory
                     ) -> tuple[list[torch.Tensor], DecoderState, list[torch.Tensor]]:

@@ -163,8 +163,10 @@ def start(model: Seq2Seq, source: list[int]) -> tuple[DecoderState, list[Vector]
     """Encode `source` (token ids ending in `<eos>`): the decoder's first state and the encoder
     outputs it attends to."""
     memory, finals = encode(model, source)
-    feed = torch.zeros_like(finals[0][0][:model.settings.dec_hidden_size]) if model.decoder.input_feeding else None
-    return DecoderState(bridge(model, finals), feed), memory
+    layers = bridge(model, finals)
+    # Input feeding's first input: a zero attentional vector, the size of the decoder's h.
+    feed = torch.zeros_like(layers[0][0]) if model.decoder.input_feeding else None
+    return DecoderState(layers, feed), memory
 
 
 def teacher_forced(model: Seq2Seq, source: list[int], target: list[int]) -> list[Step]:

@@ -83,7 +83,8 @@ class Seq2Seq(nn.Module):
         e.g. a translation the model produced: the weights each output token was chosen with.
         None without attention."""
         state, memory = self.encode(src, src_lengths)
-        weights = self.decoder.teacher_forced(tgt_in, state, memory, torch.ones_like(tgt_in, dtype=torch.bool))[1]
+        every = torch.ones_like(tgt_in, dtype=torch.bool)
+        weights = self.decoder.teacher_forced(tgt_in, state, memory, every, weights=True)[1]
         return None if weights is None else weights.view(*tgt_in.shape, -1)
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt_in: torch.Tensor,

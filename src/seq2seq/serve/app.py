@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from importlib import resources
 from typing import Any
@@ -76,7 +75,7 @@ class TranslateResponse(BaseModel):
 class Metrics:
     """The server's Prometheus metrics, in a registry of its own (one per app)."""
 
-    def __init__(self, batcher_queue: Callable[[], int]):
+    def __init__(self):
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter("seq2seq_requests", "HTTP requests answered, by route and status",
@@ -85,7 +84,6 @@ class Metrics:
         self.dropped = Counter("seq2seq_lines_dropped", "lines not decoded: refused (queue full), gone (client "
                                "disconnected) or expired (past the deadline)", ["reason"], registry=r)
         self.queue = Gauge("seq2seq_queue_lines", "lines waiting to be decoded", registry=r)
-        self.queue.set_function(batcher_queue)
         self.batch = Histogram("seq2seq_batch_lines", "lines per decoded batch", registry=r,
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.waiting = Histogram("seq2seq_queue_wait_seconds", "time a request's lines waited in the queue",
@@ -131,12 +129,12 @@ def create_app(loaded: LoadedModel, limits: Limits, info: dict[str, Any], precis
                   + ")", version="1")
     device = next(loaded.model.parameters()).device
     page = resources.files("seq2seq.serve").joinpath("page.html").read_text(encoding="utf-8")
-    batcher: Batcher | None = None
-    metrics = Metrics(lambda: batcher.queued_lines if batcher is not None else 0)
+    metrics = Metrics()
     batcher = Batcher(loaded, precision, max_queue=limits.max_queue, max_wait=limits.max_wait,
                       arrival_gap=limits.arrival_gap, batch_lines=limits.batch_lines,
                       max_output_length=limits.max_output_length, length_penalty=limits.length_penalty,
                       stats=metrics.batcher_stats())
+    metrics.queue.set_function(lambda: batcher.queued_lines)
     app.state.batcher = batcher
     app.add_middleware(_Observe, metrics=metrics)
     app.router.add_event_handler("shutdown", batcher.stop)
