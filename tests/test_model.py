@@ -379,3 +379,50 @@ def test_build_model_reverses_only_a_unidirectional_encoder():
     # `dvc exp run -S encoder.bidirectional=true` on a reversed default still runs: both ways, no reversal.
     both = build_model(EncoderConfig(hidden_size=8, reverse=True, bidirectional=True), dec, 20, 15)
     assert both.encoder.num_directions == 2 and not both.encoder.reverse and not both.settings.reverse_source
+
+
+@pytest.mark.parametrize("kind", ["dot", "general"])
+def test_one_query_attention_under_bf16_autocast_equals_the_float32_products(kind):
+    # Under bf16 autocast a decoder step's attention runs as elementwise products and sums instead
+    # of two tiny bmms (docs/speed.md); it must still be the same attention, up to bfloat16 rounding.
+    torch.manual_seed(0)
+    attention = Attention(kind, 16, 16)
+    memory = attention.memory(torch.randn(3, 5, 16), torch.tensor([[True] * 5, [True] * 3 + [False] * 2,
+                                                                  [True] + [False] * 4]))
+    query = torch.randn(3, 1, 16)
+    context, weights = attention(query, memory)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the encoder's and decoder's LSTMs give bfloat16 there
+        low = attention.memory(memory.values.bfloat16(), memory.mask)
+        low_context, low_weights = attention(query.bfloat16(), low)
+    assert low_context.dtype == torch.bfloat16 and low_weights.shape == weights.shape == (3, 1, 5)
+    assert torch.all(low_weights[1, 0, 3:] == 0) and torch.all(low_weights[2, 0, 1:] == 0)
+    assert torch.allclose(low_weights.float().sum(-1), torch.ones(3, 1), atol=1e-2)
+    assert torch.allclose(low_weights.float(), weights, atol=0.03)
+    assert torch.allclose(low_context.float(), context, atol=0.05, rtol=0.02)
+
+
+def test_bf16_training_step_computes_the_float32_loss_and_gradients_up_to_rounding():
+    # bf16 casts the decoder's joined recurrent matrices once per batch and attends elementwise:
+    # the loss and every parameter's gradient must be float32's, up to bfloat16 rounding.
+    torch.manual_seed(0)
+    model = Seq2Seq(settings(attention="general", input_feeding=True, enc_hidden_size=16, dec_hidden_size=16,
+                             dec_embedding_size=16, enc_embedding_size=16))
+    tgt_in = torch.tensor([[1, 5, 6, 7, 8], [1, 9, 10, 0, 0]])
+    tgt_out = torch.tensor([[5, 6, 7, 8, 2], [9, 10, 2, 0, 0]])
+    scored = tgt_out != PAD_ID
+
+    def loss_and_grads(precision):
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            logits = model(SRC, LENGTHS, tgt_in, scored=scored)
+            loss = nn.functional.cross_entropy(logits.float(), tgt_out[scored])
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    (loss, grads), (low_loss, low_grads) = loss_and_grads("fp32"), loss_and_grads("bf16")
+    assert low_loss == pytest.approx(loss, rel=0.01)
+    assert grads.keys() == low_grads.keys()
+    for name, grad in grads.items():
+        assert low_grads[name].dtype == torch.float32
+        cosine = nn.functional.cosine_similarity(grad.flatten(), low_grads[name].flatten(), dim=0)
+        assert cosine > 0.99, name

@@ -148,6 +148,11 @@ class Decoder(nn.Module):
         # The rest of each layer's input and its recurrence, side by side: one product per layer and step.
         recurrent = [torch.cat([w_ih[:, emb_size:], w_hh], dim=1).t()]
         recurrent += [torch.cat([w_i, w_h], dim=1).t() for w_i, w_h, _ in weights[1:]]
+        kind = embedded.device.type
+        if torch.is_autocast_enabled(kind):
+            # Autocast casts only leaf weights once per batch: these joined matrices it would cast
+            # at every step, forward and backward. Cast them once here instead.
+            recurrent = [r.to(torch.get_autocast_dtype(kind)) for r in recurrent]
         h, c, feed = list(state.h.unbind(0)), list(state.c.unbind(0)), state.feed
         outputs, all_weights = [], []
         for t, n in enumerate(rows):
