@@ -11,6 +11,7 @@ from torch import nn
 
 from seq2seq.config import ATTENTIONS
 from seq2seq.errors import UserError
+from seq2seq.model.precision import attends_elementwise
 
 
 @dataclass
@@ -66,20 +67,13 @@ class Attention(nn.Module):
         if self.kind == "bahdanau":
             energy = torch.tanh(self.query(query).unsqueeze(2) + memory.keys.unsqueeze(1))  # (b, steps, src, dec)
             scores = self.energy(energy).squeeze(-1)  # (batch, steps, src_len)
-        elif one_query_in_low_precision(query):
+        elif attends_elementwise(query):
             scores = (memory.keys * query).sum(-1).unsqueeze(1)  # (batch, 1, src_len)
         else:
             scores = torch.bmm(query, memory.keys.transpose(1, 2))  # (batch, steps, src_len)
         scores = scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)
-        if one_query_in_low_precision(query):
+        if attends_elementwise(query):
             return (weights.transpose(1, 2) * memory.values).sum(1, keepdim=True), weights
         return torch.bmm(weights, memory.values), weights
 
-
-def one_query_in_low_precision(query: torch.Tensor) -> bool:
-    """Whether attention's two products should run as elementwise products and sums: one query per
-    sentence (a decoder step) under bfloat16 autocast. There each tiny `bmm` is a oneDNN call, several
-    times slower than the same products in float32, and one new kernel per (rows, source length)
-    (docs/speed.md); float32, not autocast, keeps its `bmm`s, so its results stay what they were."""
-    return query.size(1) == 1 and torch.is_autocast_enabled(query.device.type)

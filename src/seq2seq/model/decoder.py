@@ -10,6 +10,7 @@ from torch import nn
 from seq2seq.data.vocab import PAD_ID
 from seq2seq.model.attention import Attention, Memory
 from seq2seq.model.lstm import lstm_cell, run_lstm
+from seq2seq.model.precision import cast_once, in_padded_rows
 
 
 @dataclass
@@ -144,15 +145,11 @@ class Decoder(nn.Module):
         w_ih, w_hh, bias = weights[0]
         # One view per step: the backward pass joins their gradients once, where indexing one
         # full-size result per step would add a zero-filled full-size gradient per step.
-        ahead = torch.addmm(bias, embedded, w_ih[:, :emb_size].t()).split(rows)
+        ahead = in_padded_rows(lambda x: torch.addmm(bias, x, w_ih[:, :emb_size].t()), embedded).split(rows)
         # The rest of each layer's input and its recurrence, side by side: one product per layer and step.
         recurrent = [torch.cat([w_ih[:, emb_size:], w_hh], dim=1).t()]
         recurrent += [torch.cat([w_i, w_h], dim=1).t() for w_i, w_h, _ in weights[1:]]
-        kind = embedded.device.type
-        if torch.is_autocast_enabled(kind):
-            # Autocast casts only leaf weights once per batch: these joined matrices it would cast
-            # at every step, forward and backward. Cast them once here instead.
-            recurrent = [r.to(torch.get_autocast_dtype(kind)) for r in recurrent]
+        recurrent = cast_once(recurrent)  # in bf16 (seq2seq.model.precision)
         h, c, feed = list(state.h.unbind(0)), list(state.c.unbind(0)), state.feed
         outputs, all_weights = [], []
         for t, n in enumerate(rows):
@@ -194,5 +191,7 @@ class Decoder(nn.Module):
 
     def project(self, features: torch.Tensor) -> torch.Tensor:
         """Logits (..., vocab) of decoder vectors (..., hidden)."""
+        if features.dim() == 2:  # rows of a whole batch's tokens (training), or of a step's sentences
+            return in_padded_rows(self.out, features)
         return self.out(features)
 
