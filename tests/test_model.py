@@ -384,7 +384,7 @@ def test_build_model_reverses_only_a_unidirectional_encoder():
 @pytest.mark.parametrize("kind", ["dot", "general"])
 def test_one_query_attention_under_bf16_autocast_equals_the_float32_products(kind):
     # Under bf16 autocast a decoder step's attention runs as elementwise products and sums instead
-    # of two tiny bmms (docs/speed.md); it must still be the same attention, up to bfloat16 rounding.
+    # of two tiny bmms (docs/precision.md); it must still be the same attention, up to bfloat16 rounding.
     torch.manual_seed(0)
     attention = Attention(kind, 16, 16)
     memory = attention.memory(torch.randn(3, 5, 16), torch.tensor([[True] * 5, [True] * 3 + [False] * 2,

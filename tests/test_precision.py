@@ -17,7 +17,7 @@ def test_padded_rows_run_in_multiples_of_rows_under_autocast_and_give_each_rows_
     for n in (1, ROWS - 1, ROWS, ROWS + 3):
         x, seen = torch.randn(n, 8), []
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = in_padded_rows(lambda rows: shapes_seen(rows, weight, seen), x)
+            out = in_padded_rows(lambda rows, seen=seen: shapes_seen(rows, weight, seen), x)
             alone = x @ weight
         assert seen == [(-(-n // ROWS) * ROWS, 8)]  # n rounded up to a multiple of ROWS
         assert out.shape == (n, 5) and out.dtype == torch.bfloat16

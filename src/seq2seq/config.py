@@ -234,7 +234,7 @@ class TrainConfig:
              'CPU, NCCL on GPUs).')
     precision: str = _knob("fp32", *_choice(PRECISIONS),
         help='fp32, or bf16: matrix products and LSTMs in bfloat16 under autocast (weights, optimizer and loss '
-             'stay float32); which is faster depends on the CPU and the model\'s shape (docs/speed.md).')
+             'stay float32); which is faster depends on the CPU (docs/precision.md).')
     warmup_steps: int = _knob(0, "an integer >= 0 (updates; 0: no warm-up)", lambda v: v >= 0,
         help='Raise the learning rate linearly from 0 over this many first updates (integer >= 0), e.g. for '
              'large batches at a scaled-up rate; 0 starts at the full rate.')

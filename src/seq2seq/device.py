@@ -55,7 +55,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU has bfloat16 units that oneDNN uses (AVX-512 BF16 or AMX); without them
-    bfloat16 products are emulated, far slower than float32 (docs/speed.md)."""
+    bfloat16 products are emulated, far slower than float32 (docs/precision.md)."""
     return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
@@ -63,7 +63,7 @@ def warn_if_emulated(device: torch.device, precision: str, key: str) -> None:
     """Log a warning when `precision` (the value of `key`) is bf16 on a CPU without bfloat16 units."""
     if precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
         log.warning("%s is bf16 but this CPU has no bfloat16 units (AVX-512 BF16 or AMX): products are emulated, "
-                    "many times slower than fp32 (docs/speed.md). Set %s to fp32 here.", key, key)
+                    "many times slower than fp32 (docs/precision.md). Set %s to fp32 here.", key, key)
 
 
 def move(model: nn.Module, device: torch.device) -> nn.Module:

@@ -109,8 +109,10 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     model = build_model(enc, dec, source_size, target_size).to(device)
     optimizer = make_optimizer(model, cfg)
     peak = matmul_peak_gflops(device, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
-    train_epoch(model, examples[:cfg.batch_size * 2], cfg, optimizer, generator=generator, device=device,
-                desc="warm-up", progress=False)
+    # Warm-up: one untimed pass over the same batches, so every product shape's kernel exists, as
+    # it does after a real run's first batches (in bf16 oneDNN builds one per shape: docs/precision.md).
+    train_epoch(model, examples, cfg, optimizer, generator=generator, device=device, desc="warm-up",
+                progress=False)
     train_s = _timed(lambda: train_epoch(model, examples, cfg, optimizer, generator=generator, device=device,
                                          desc="bench", progress=False), device)
     achieved = training_flops(model.settings, [(len(s), len(t)) for s, t in examples]) / train_s / 1e9
@@ -125,7 +127,8 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
             translate_ids(model, sources, target, decode_batch_size, steps_out, device, min_len=steps_out,
                           beam_size=beam)
 
-    decode()  # warm-up
+    decode()  # warm-up, as training's
+    decode(BENCH_BEAM)
     translate_rate = len(sources) / _timed(decode, device)
     beam_rate = len(sources) / _timed(lambda: decode(BENCH_BEAM), device)
     per_word = per_word_pairs_per_s(model, cfg, examples, device, per_word_seconds)

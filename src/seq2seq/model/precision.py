@@ -14,11 +14,11 @@ products change shape batch by batch, so in bfloat16 the model arranges them int
   caches the casts of leaf weights only).
 
 Each is float32's arithmetic up to rounding (tests/test_model.py). None of it runs in float32,
-whose results stay byte for byte what they were. Measurements: docs/speed.md#precision."""
+whose results stay byte for byte what they were. Measurements: docs/precision.md."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
