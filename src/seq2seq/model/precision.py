@@ -1,9 +1,9 @@
 """What the model does differently under bfloat16 autocast (`train.precision: bf16`), and why.
 
 On the CPU, bfloat16 matrix products are oneDNN calls, and oneDNN builds a kernel for each new
-shape (measured on an AMD EPYC with AVX-512 BF16: a decoder step's product took 740 us on its
-first call at a new row count, 150 us after). float32 products (MKL) have no such cost. Training's
-products change shape batch by batch, so in bfloat16 the model arranges them into few shapes:
+shape, so a product's first call at a new shape takes several times as long as the next; float32
+products (MKL) have no such cost. Training's products change shape batch by batch, so in bfloat16
+the model arranges them into few shapes:
 
 - a decoder step's attention runs as elementwise products and sums, not two tiny `bmm`s (one per
   sentence count and source length);
@@ -13,7 +13,7 @@ products change shape batch by batch, so in bfloat16 the model arranges them int
 - matrices the decoder builds from its weights are cast once per batch, not at every step (autocast
   caches the casts of leaf weights only).
 
-Each is float32's arithmetic up to rounding (tests/test_model.py). None of it runs in float32,
+Each is float32's arithmetic up to rounding (tests/test_precision.py, tests/test_model.py). None of it runs in float32,
 whose results stay byte for byte what they were. Measurements: docs/precision.md."""
 
 from __future__ import annotations
