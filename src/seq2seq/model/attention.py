@@ -64,16 +64,16 @@ class Attention(nn.Module):
         """query (batch, steps, dec) -> context (batch, steps, enc), weights (batch, steps, src_len).
 
         Each row of weights sums to one and is exactly zero at padding."""
+        elementwise = attends_elementwise(query)  # bf16 at a decoder step (seq2seq.model.precision)
         if self.kind == "bahdanau":
             energy = torch.tanh(self.query(query).unsqueeze(2) + memory.keys.unsqueeze(1))  # (b, steps, src, dec)
             scores = self.energy(energy).squeeze(-1)  # (batch, steps, src_len)
-        elif attends_elementwise(query):
+        elif elementwise:
             scores = (memory.keys * query).sum(-1).unsqueeze(1)  # (batch, 1, src_len)
         else:
             scores = torch.bmm(query, memory.keys.transpose(1, 2))  # (batch, steps, src_len)
         scores = scores.masked_fill(~memory.mask.unsqueeze(1), float("-inf"))
         weights = torch.softmax(scores, dim=-1)
-        if attends_elementwise(query):
+        if elementwise:
             return (weights.transpose(1, 2) * memory.values).sum(1, keepdim=True), weights
         return torch.bmm(weights, memory.values), weights
-

@@ -13,8 +13,8 @@ the model arranges them into few shapes:
 - matrices the decoder builds from its weights are cast once per batch, not at every step (autocast
   caches the casts of leaf weights only).
 
-Each is float32's arithmetic up to rounding (tests/test_precision.py, tests/test_model.py). None of it runs in float32,
-whose results stay byte for byte what they were. Measurements: docs/precision.md."""
+Each is float32's arithmetic up to rounding (tests/test_precision.py, tests/test_model.py). None of
+it runs in float32, whose results stay byte for byte what they were. Measurements: docs/precision.md."""
 
 from __future__ import annotations
 
