@@ -31,6 +31,14 @@ def wait_for_queue(repo: Path, env: dict, tasks: int, timeout: float = 240) -> s
         time.sleep(2)
 
 
+def start_queue(repo: Path, env: dict, jobs: int) -> None:
+    """`dvc queue start -j JOBS`, its output in a file: the workers it spawns outlive it and, while
+    they start, can hold a captured pipe open, so that reading the command's output waits for them."""
+    with open(repo.parent / "queue-start.log", "a") as log:
+        subprocess.run(["dvc", "queue", "start", "-j", str(jobs)], cwd=repo, env=env, stdout=log, stderr=log,
+                       check=True, timeout=120)
+
+
 def test_queued_sweep_runs_on_two_workers_and_a_bad_value_fails_alone(repo):
     repo, env = repo
     sh(repo, env, "dvc", "repro")  # the baseline: queued runs find its data stages in the cache, skip them
@@ -40,7 +48,7 @@ def test_queued_sweep_runs_on_two_workers_and_a_bad_value_fails_alone(repo):
     env = {**env, "SEQ2SEQ_THREADS": "1"}  # one thread per worker, as the README advises
     sh(repo, env, "dvc", "exp", "run", "--queue", "-S", "train.epochs=1", "-S", "train.seed=11,12")
     sh(repo, env, "dvc", "exp", "run", "--queue", "-n", "bad-lr", "-S", "train.learning_rate=-1")
-    sh(repo, env, "dvc", "queue", "start", "-j", "2")  # the workers keep this environment
+    start_queue(repo, env, jobs=2)  # the workers keep this environment
     try:
         status = wait_for_queue(repo, env, tasks=3)
     except BaseException:
@@ -136,10 +144,7 @@ def test_killing_a_queue_worker_mid_training_leaves_the_workspace_as_it_was(repo
     # reboot would) once it has written an epoch's live metrics in its temporary copy.
     sh(repo, env, "dvc", "exp", "run", "--queue", "-n", "killed", "-S", "train.epochs=100000",
        "-S", "train.patience=0")
-    # The worker outlives `dvc queue start` and would hold a captured pipe open: give it a file.
-    with open(repo.parent / "start.log", "w") as log:
-        subprocess.run(["dvc", "queue", "start", "-j", "1"], cwd=repo, env=env, stdout=log, stderr=log,
-                       check=True, timeout=120)
+    start_queue(repo, env, jobs=1)
     try:
         deadline = time.monotonic() + 240
         while not any(path.read_bytes() != before["results/live/metrics.json"]  # the copy starts as the baseline's
@@ -164,6 +169,6 @@ def test_killing_a_queue_worker_mid_training_leaves_the_workspace_as_it_was(repo
     sh(repo, env, "dvc", "queue", "remove", "killed")
     assert "killed" not in sh(repo, env, "dvc", "exp", "show", "--json").stdout
     sh(repo, env, "dvc", "exp", "run", "--queue", "-n", "after", "-S", "train.epochs=1")
-    sh(repo, env, "dvc", "queue", "start", "-j", "1")
+    start_queue(repo, env, jobs=1)
     assert re.search(r"after\s.*\sSuccess\s*$", wait_for_queue(repo, env, tasks=1), re.M)
     assert snapshot(repo) == before
