@@ -7,7 +7,10 @@ request, each with greedy search and beam 5. Then the overload cases: clients th
 requests (64 lines of 1,000 characters, beam 10, n-best 10, attention) and hang up at once, followed
 by one ordinary request; and 64 clients sending maximal requests at once. Reported per load:
 sentences/s answered, latency percentiles of the answered requests, and the count of each status;
-and the server's resident memory before and after.
+and the server's resident memory before and after. Last, what batching across requests is worth:
+32 one-line clients against one client sending the same lines 32 to a request, alternated for
+`RATIO_ROUNDS` rounds per search, as a ratio of their sentences/s (a single load lasts about a
+second, shorter than this machine's drift).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 ONE_LINE_CLIENTS = (1, 8, 32, 128)
 BATCHED_LINES = 32
 LINES = 256  # lines sent by each load (at least `rounds` requests per client)
+RATIO_ROUNDS = 5
 
 
 @dataclass
@@ -156,12 +160,27 @@ def run_serve_bench(server_args: Sequence[str], sentences: Sequence[str], rounds
         hang_up(base, 24, {"text": maximal, **largest})
         after_hang_up = drive(base, [[[next(line)]]], "1 line after 24 maximal requests hung up", beam=5)
         crowd = drive(base, [[maximal]] * 64, "64 clients, maximal requests", **largest)
+        ratios = {beam: batching_ratios(base, line, beam) for beam in (1, 5)}
         return {"loads": [vars(load) for load in loads + [after_hang_up, crowd]],
-                "resident_mb": {"start": rss_start, "peak": peak[0], "end": resident_mb(proc.pid)}}
+                "resident_mb": {"start": rss_start, "peak": peak[0], "end": resident_mb(proc.pid)},
+                "batching": [{"beam": beam, "ratios": found, "median": sorted(found)[len(found) // 2]}
+                             for beam, found in ratios.items()]}
     finally:
         stop.set()
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def batching_ratios(base: str, line, beam: int, clients: int = 32, rounds: int = RATIO_ROUNDS) -> list[float]:
+    """`rounds` ratios of the sentences/s of `clients` clients sending one line per request to one
+    client sending the same number of lines `clients` to a request, the two loads alternated."""
+    found = []
+    for _ in range(rounds):
+        apart = drive(base, [[[next(line)] for _ in range(LINES // clients)] for _ in range(clients)], "", beam=beam)
+        together = drive(base, [[[next(line) for _ in range(clients)] for _ in range(LINES // clients)]], "",
+                         beam=beam)
+        found.append(round(apart.sentences_per_s / together.sentences_per_s, 2))
+    return found
 
 
 def as_table(result: dict) -> str:
@@ -175,4 +194,8 @@ def as_table(result: dict) -> str:
     memory = result["resident_mb"]
     rows.append(f"\nServer resident memory: {memory['start']:,} MB at the start, {memory['peak']:,} MB at the "
                 f"peak, {memory['end']:,} MB at the end.")
+    for found in result.get("batching", []):
+        rows.append(f"\n32 one-line clients against one client sending 32-line requests, beam {found['beam']}: "
+                    f"{found['median']:.0%} of its sentences/s, the median of {len(found['ratios'])} alternated rounds "
+                    f"({', '.join(f'{r:.2f}' for r in found['ratios'])}).")
     return "\n".join(rows)
