@@ -1,5 +1,6 @@
 """`seq2seq bench` runs and reports; its numbers are measurements, never asserted as speeds."""
 
+import itertools
 import json
 
 import torch
@@ -60,7 +61,7 @@ def test_cli_bench_json_with_tiny_params(tmp_path):
 
 
 def test_the_serve_bench_drives_a_real_server_and_counts_what_it_answered(served_checkpoint):
-    from seq2seq.bench.serving import as_table, drive, hang_up, start
+    from seq2seq.bench.serving import as_table, batching_ratios, drive, hang_up, start
 
     proc, base, _ = start(["--model", str(served_checkpoint), "--max-lines", "8", "--max-queue", "8"])
     try:
@@ -69,8 +70,13 @@ def test_the_serve_bench_drives_a_real_server_and_counts_what_it_answered(served
         hang_up(base, 2, {"text": ["Il est heureux."] * 8, "beam": 2})
         crowd = drive(base, [[["Nous sommes amis."] * 8]] * 4, "crowd", beam=2)
         assert sum(crowd.statuses.values()) == 4 and set(crowd.statuses) <= {"200", "503"}
-        table = as_table({"loads": [vars(load), vars(crowd)], "resident_mb": {"start": 1.0, "peak": 2.0, "end": 2.0}})
+        ratios = batching_ratios(base, itertools.repeat("Je suis froid."), beam=1, clients=4, rounds=2)
+        assert len(ratios) == 2 and all(ratio > 0 for ratio in ratios)
+        batching = [{"beam": 5, "clients": 32, "ratios": [0.9, 0.7, 0.8], "median": 0.8}]
+        table = as_table({"loads": [vars(load), vars(crowd)], "resident_mb": {"start": 1.0, "peak": 2.0, "end": 2.0},
+                          "batching": batching})
         assert "| 3 clients | 1 |" in table and "6 x 200" in table and "2.0 MB at the peak" in table
+        assert "beam 5: 80% of its sentences/s, the median of 3 alternated rounds (0.90, 0.70, 0.80)" in table
     finally:
         proc.terminate()
         proc.wait(timeout=30)

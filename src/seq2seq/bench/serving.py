@@ -163,7 +163,7 @@ def run_serve_bench(server_args: Sequence[str], sentences: Sequence[str], rounds
         ratios = {beam: batching_ratios(base, line, beam) for beam in (1, 5)}
         return {"loads": [vars(load) for load in loads + [after_hang_up, crowd]],
                 "resident_mb": {"start": rss_start, "peak": peak[0], "end": resident_mb(proc.pid)},
-                "batching": [{"beam": beam, "ratios": found, "median": sorted(found)[len(found) // 2]}
+                "batching": [{"beam": beam, "clients": 32, "ratios": found, "median": sorted(found)[len(found) // 2]}
                              for beam, found in ratios.items()]}
     finally:
         stop.set()
@@ -195,7 +195,8 @@ def as_table(result: dict) -> str:
     rows.append(f"\nServer resident memory: {memory['start']:,} MB at the start, {memory['peak']:,} MB at the "
                 f"peak, {memory['end']:,} MB at the end.")
     for found in result.get("batching", []):
-        rows.append(f"\n32 one-line clients against one client sending 32-line requests, beam {found['beam']}: "
+        rows.append(f"\n{found['clients']} one-line clients against one client sending {found['clients']}-line "
+                    f"requests, beam {found['beam']}: "
                     f"{found['median']:.0%} of its sentences/s, the median of {len(found['ratios'])} alternated rounds "
                     f"({', '.join(f'{r:.2f}' for r in found['ratios'])}).")
     return "\n".join(rows)
