@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,7 +171,8 @@ def run_serve_bench(server_args: Sequence[str], sentences: Sequence[str], rounds
         proc.wait(timeout=30)
 
 
-def batching_ratios(base: str, line, beam: int, clients: int = 32, rounds: int = RATIO_ROUNDS) -> list[float]:
+def batching_ratios(base: str, line: Iterator[str], beam: int, clients: int = 32,
+                    rounds: int = RATIO_ROUNDS) -> list[float]:
     """`rounds` ratios of the sentences/s of `clients` clients sending one line per request to one
     client sending the same number of lines `clients` to a request, the two loads alternated."""
     found = []

@@ -227,8 +227,8 @@ async def _submit(batcher: Batcher, job: Job, tries: int = 3) -> None:
 
 async def _first_of(answer: asyncio.Future, gone: asyncio.Future, timeout: float) -> None:
     """Return when `answer` or `gone` is done, or after `timeout` seconds: `asyncio.wait(...,
-    return_when=FIRST_COMPLETED)` without its checks of its arguments, which cost a busy server as
-    much as the rest of the wait."""
+    return_when=FIRST_COMPLETED)` without the checks of its arguments, which showed in the profile
+    of a busy server."""
     loop = asyncio.get_running_loop()
     woken = loop.create_future()
 
