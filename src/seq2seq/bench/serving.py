@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 
 ONE_LINE_CLIENTS = (1, 8, 32, 128)
 BATCHED_LINES = 32
@@ -150,36 +151,45 @@ def run_serve_bench(server_args: Sequence[str], sentences: Sequence[str], rounds
         for beam in (1, 5):
             drive(base, [[[next(line)]] * 8], "warm-up", beam=beam)
             for clients in ONE_LINE_CLIENTS:
-                per_client = max(rounds, LINES // clients)
-                batches = [[[next(line)] for _ in range(per_client)] for _ in range(clients)]
-                loads.append(drive(base, batches, f"{clients} client{'s' * (clients > 1)}, one line per request",
-                                   beam=beam))
-            batched = [[[next(line) for _ in range(BATCHED_LINES)] for _ in range(LINES // BATCHED_LINES)]]
-            loads.append(drive(base, batched, f"1 client, {BATCHED_LINES} lines per request", beam=beam))
+                loads.append(drive(base, one_line_clients(line, clients, max(rounds, LINES // clients)),
+                                   f"{clients} client{'s' * (clients > 1)}, one line per request", beam=beam))
+            loads.append(drive(base, one_batching_client(line, BATCHED_LINES),
+                               f"1 client, {BATCHED_LINES} lines per request", beam=beam))
         maximal, largest = [("je suis tres content " * 60)[:1000]] * 64, {"beam": 10, "n_best": 10, "attention": True}
         hang_up(base, 24, {"text": maximal, **largest})
         after_hang_up = drive(base, [[[next(line)]]], "1 line after 24 maximal requests hung up", beam=5)
         crowd = drive(base, [[maximal]] * 64, "64 clients, maximal requests", **largest)
-        ratios = {beam: batching_ratios(base, line, beam) for beam in (1, 5)}
+        batching = []
+        for beam in (1, 5):
+            found = batching_ratios(base, line, beam)
+            batching.append({"beam": beam, "clients": BATCHED_LINES, "ratios": found, "median": median(found)})
         return {"loads": [vars(load) for load in loads + [after_hang_up, crowd]],
                 "resident_mb": {"start": rss_start, "peak": peak[0], "end": resident_mb(proc.pid)},
-                "batching": [{"beam": beam, "clients": 32, "ratios": found, "median": sorted(found)[len(found) // 2]}
-                             for beam, found in ratios.items()]}
+                "batching": batching}
     finally:
         stop.set()
         proc.terminate()
         proc.wait(timeout=30)
 
 
-def batching_ratios(base: str, line: Iterator[str], beam: int, clients: int = 32,
+def one_line_clients(line: Iterator[str], clients: int, per_client: int) -> list[list[list[str]]]:
+    """`drive`'s requests for `clients` clients sending `per_client` one-line requests each."""
+    return [[[next(line)] for _ in range(per_client)] for _ in range(clients)]
+
+
+def one_batching_client(line: Iterator[str], per_request: int) -> list[list[list[str]]]:
+    """`drive`'s requests for one client sending LINES lines, `per_request` to a request."""
+    return [[[next(line) for _ in range(per_request)] for _ in range(LINES // per_request)]]
+
+
+def batching_ratios(base: str, line: Iterator[str], beam: int, clients: int = BATCHED_LINES,
                     rounds: int = RATIO_ROUNDS) -> list[float]:
     """`rounds` ratios of the sentences/s of `clients` clients sending one line per request to one
     client sending the same number of lines `clients` to a request, the two loads alternated."""
     found = []
     for _ in range(rounds):
-        apart = drive(base, [[[next(line)] for _ in range(LINES // clients)] for _ in range(clients)], "", beam=beam)
-        together = drive(base, [[[next(line) for _ in range(clients)] for _ in range(LINES // clients)]], "",
-                         beam=beam)
+        apart = drive(base, one_line_clients(line, clients, LINES // clients), "", beam=beam)
+        together = drive(base, one_batching_client(line, clients), "", beam=beam)
         found.append(round(apart.sentences_per_s / together.sentences_per_s, 2))
     return found
 

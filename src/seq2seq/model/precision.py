@@ -7,9 +7,10 @@ the model arranges them into few shapes:
 
 - a decoder step's attention runs as elementwise products and sums, not two tiny `bmm`s (one per
   sentence count and source length);
-- the products over all of a batch's target tokens (the output layer and the embedding's share of
-  the decoder's input) run on rows padded with zeros to a multiple of `ROWS`, their extra rows
-  dropped after;
+- while training, the products over all of a batch's target tokens (the output layer and the
+  embedding's share of the decoder's input) run on rows padded with zeros to a multiple of `ROWS`,
+  their extra rows dropped after (decoding keeps one row count per batch, so there the padding
+  would only add work);
 - matrices the decoder builds from its weights are cast once per batch, not at every step (autocast
   caches the casts of leaf weights only).
 
@@ -46,9 +47,10 @@ def attends_elementwise(query: torch.Tensor) -> bool:
 
 
 def in_padded_rows(product: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """`product(x)` for `x` (n, features); under autocast computed on `x` padded with zero rows to
-    a multiple of `ROWS`, and cut back to n rows, so that n's many values share few kernels."""
+    """`product(x)` for `x` (n, features); while training under autocast, computed on `x`
+    padded with zero rows to a multiple of `ROWS` and cut back to n rows, so that n's many
+    values share few kernels."""
     n = x.size(0)
-    if not low_precision(x) or n % ROWS == 0:
+    if not (low_precision(x) and torch.is_grad_enabled()) or n % ROWS == 0:
         return product(x)
     return product(torch.cat([x, x.new_zeros(ROWS - n % ROWS, *x.shape[1:])]))[:n]
