@@ -6,7 +6,7 @@ import json
 import torch
 import yaml
 
-from seq2seq.bench.throughput import BENCH_KEYS, run_bench, synthetic_examples
+from seq2seq.bench.throughput import BENCH_KEYS, precision_ratios, run_bench, synthetic_examples
 from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.fileio import write_pairs
 from seq2seq.model.factory import build_model
@@ -35,6 +35,19 @@ def test_run_bench_reports_every_key_for_the_model_it_was_given():
     assert abs(result["mfu"] * result["peak_gflops"] - result["achieved_gflops"]) <= tolerance
 
 
+def test_precision_ratios_time_both_precisions_each_round_and_take_the_median_ratio():
+    result = precision_ratios(TINY_ENC, TINY_DEC, TrainConfig(batch_size=4), 30, 30, [(4, 5), (6, 3)], 2,
+                              torch.device("cpu"), rounds=3)
+    assert result["rounds"] == 3 and result["pairs_per_round"] == 8  # 2 batches of 4 pairs
+    fp32, bf16, ratios = result["fp32_pairs_per_s"], result["bf16_pairs_per_s"], result["bf16_over_fp32"]
+    assert len(fp32) == len(bf16) == len(ratios) == 3 and min(fp32 + bf16) > 0
+    # Each round's ratio is its bf16 pairs/s over its fp32 pairs/s (those rounded to 0.1), the
+    # median the middle one of three.
+    for f, b, r in zip(fp32, bf16, ratios):
+        assert abs(r - b / f) <= 0.001 + 0.1 * r / min(f, b)
+    assert result["median_bf16_over_fp32"] == sorted(ratios)[1]
+
+
 def test_cli_bench_json_with_tiny_params(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["encoder"].update(embedding_size=8, hidden_size=8)
@@ -52,6 +65,15 @@ def test_cli_bench_json_with_tiny_params(tmp_path):
     assert report["config"]["source_vocab"] == 50 and report["config"]["lengths_from"].endswith("pairs.tsv, in words")
     bad = seq2seq_cli("bench", "--steps", "0", text=True)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    ratio = seq2seq_cli("bench", "--params", str(tmp_path / "p.yaml"), "--pairs", str(tmp_path / "pairs.tsv"),
+                        "--vocab", str(tmp_path / "none"), "--steps", "1", "--vocab-size", "50", "--device", "cpu",
+                        "--precision-ratio", "--rounds", "2", text=True)
+    assert ratio.returncode == 0, ratio.stderr
+    assert "round 2: fp32 " in ratio.stdout and "median bf16 / fp32: " in ratio.stdout
+    for wrong in (["--rounds", "2"], ["--precision-ratio", "--rounds", "0"],
+                  ["--precision-ratio", "--precision", "bf16"]):
+        refused = seq2seq_cli("bench", *wrong, text=True)
+        assert refused.returncode == 1 and "--" in refused.stderr and "Traceback" not in refused.stderr
     write_pairs(tmp_path / "empty.tsv", [])
     empty = seq2seq_cli("bench", "--params", str(tmp_path / "p.yaml"), "--pairs", str(tmp_path / "empty.tsv"),
                         text=True)

@@ -108,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", choices=PRECISIONS,
                        help="train.precision to measure (default: the params file's)")
     bench.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    bench.add_argument("--precision-ratio", action="store_true",
+                       help="time only the training step, in fp32 and in bf16 alternated for --rounds rounds in "
+                       "one process, and report each round's bf16 / fp32 pairs/s and their median")
+    bench.add_argument("--rounds", type=int, default=None,
+                       help="with --precision-ratio: rounds, each timing both precisions (default 5)")
     bench.add_argument("--serve", action="store_true",
                        help="measure `seq2seq serve` under load instead: it starts the server on a free port and "
                        "drives 1, 8, 32 and 128 concurrent clients with one-line requests, one client with "
@@ -187,16 +192,23 @@ def _bench(args: argparse.Namespace) -> None:
         return
     import torch
 
-    from seq2seq.bench.throughput import BENCH_KEYS, run_bench
+    from seq2seq.bench.throughput import BENCH_KEYS, PRECISION_ROUNDS, run_bench
     from seq2seq.config import load_params
     from seq2seq.device import resolve_device
 
     if min(args.steps, args.length, args.vocab_size - 4) < 1 or args.per_word_seconds <= 0:
         raise UserError("--steps and --length must be at least 1, --vocab-size at least 5 and "
                         "--per-word-seconds above 0.")
+    if args.rounds is not None and (not args.precision_ratio or args.rounds < 1):
+        raise UserError("--rounds goes with --precision-ratio and must be at least 1.")
+    if args.precision_ratio and args.precision is not None:
+        raise UserError("--precision-ratio times both precisions: leave out --precision.")
     p = load_params(args.params, "encoder", "decoder", "train", "evaluate")
     lengths, source_size, target_size, origin = _bench_shape(args)
     device = resolve_device(args.device)
+    if args.precision_ratio:
+        _bench_precisions(args, p, lengths, source_size, target_size, device, args.rounds or PRECISION_ROUNDS)
+        return
     if args.precision is not None:
         p["train"] = dataclasses.replace(p["train"], precision=args.precision)
     result = run_bench(p["encoder"], p["decoder"], p["train"], source_size, target_size, lengths, args.steps,
@@ -212,6 +224,25 @@ def _bench(args: argparse.Namespace) -> None:
           f"{config['batch_size']}, vocabularies {source_size}/{target_size}, lengths from {origin}")
     for key in BENCH_KEYS:
         print(f"  {key:<26}{result[key]:>12,}")
+
+
+def _bench_precisions(args: argparse.Namespace, p: dict, lengths: list[tuple[int, int]], source_size: int,
+                      target_size: int, device, rounds: int) -> None:
+    """`seq2seq bench --precision-ratio`: training pairs/s in fp32 and bf16, alternated."""
+    import json
+
+    from seq2seq.bench.throughput import precision_ratios
+
+    result = precision_ratios(p["encoder"], p["decoder"], p["train"], source_size, target_size, lengths,
+                              args.steps, device, rounds)
+    if args.json:
+        print(json.dumps({**result, "device": str(device)}))
+        return
+    print(f"training pairs/s on {device}, {result['pairs_per_round']} pairs a round, fp32 and bf16 alternated:")
+    for n, (fp32, bf16, ratio) in enumerate(zip(result["fp32_pairs_per_s"], result["bf16_pairs_per_s"],
+                                                result["bf16_over_fp32"]), start=1):
+        print(f"  round {n}: fp32 {fp32:,.1f}, bf16 {bf16:,.1f}, bf16 / fp32 {ratio:.3f}")
+    print(f"  median bf16 / fp32: {result['median_bf16_over_fp32']:.3f}")
 
 
 def _bench_serve(args: argparse.Namespace) -> None:

@@ -13,19 +13,26 @@ the model and the loop, not the data. Reported:
   train_pairs_per_s / per_word_pairs_per_s;
 - `translate_sentences_per_s`: batched greedy decoding as `evaluate` runs it;
 - `beam_sentences_per_s`: batched beam search with `BENCH_BEAM` hypotheses per sentence.
+
+`precision_ratios` (`seq2seq bench --precision-ratio`) times the training step alone in fp32 and in
+bf16, alternated round by round in one process, and reports the median of the rounds' bf16 / fp32:
+single timings on a shared machine drift by more than the difference between the precisions.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
+import statistics
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
 from seq2seq.bench.flops import training_flops
-from seq2seq.config import DecoderConfig, EncoderConfig, TrainConfig
+from seq2seq.config import PRECISIONS, DecoderConfig, EncoderConfig, TrainConfig
 from seq2seq.data.batching import Example
 from seq2seq.data.vocab import EOS_ID, SPECIALS, Vocab
 from seq2seq.device import autocast
@@ -39,6 +46,7 @@ from seq2seq.training.optim import make_optimizer
 BENCH_KEYS = ("peak_gflops", "train_pairs_per_s", "achieved_gflops", "mfu", "per_word_pairs_per_s",
               "speedup", "translate_sentences_per_s", "beam_sentences_per_s")
 BENCH_BEAM = 5
+PRECISION_ROUNDS = 5  # rounds of `precision_ratios`, each timing both precisions
 
 
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
@@ -77,6 +85,17 @@ def synthetic_examples(lengths: Sequence[tuple[int, int]], source_size: int, tar
     return out
 
 
+def _batches(lengths: Sequence[tuple[int, int]], count: int, source_size: int, target_size: int,
+             seed: int) -> tuple[list[Example], torch.Generator]:
+    """`count` synthetic pairs with (source, target) token counts drawn from `lengths`, and the
+    seeded generator training draws from next (torch's global seed set too, for the weights)."""
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    rng = random.Random(seed)
+    drawn = [rng.choice(lengths) for _ in range(count)]
+    return synthetic_examples(drawn, source_size, target_size, generator), generator
+
+
 def per_word_pairs_per_s(model: Seq2Seq, cfg: TrainConfig, examples: Sequence[Example],
                          device: torch.device, seconds: float) -> float:
     """Pairs per second of the original tutorial's training step, run for about `seconds`: the
@@ -101,11 +120,7 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
               per_word_seconds: float = 3.0, seed: int = 0) -> dict:
     """Measure everything `seq2seq bench` reports, in one process. `lengths` are (source, target)
     token counts to draw sentence shapes from."""
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    rng = random.Random(seed)
-    drawn = [rng.choice(lengths) for _ in range(cfg.batch_size * steps)]
-    examples = synthetic_examples(drawn, source_size, target_size, generator)
+    examples, generator = _batches(lengths, cfg.batch_size * steps, source_size, target_size, seed)
     model = build_model(enc, dec, source_size, target_size).to(device)
     optimizer = make_optimizer(model, cfg)
     peak = matmul_peak_gflops(device, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
@@ -118,7 +133,7 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     achieved = training_flops(model.settings, [(len(s), len(t)) for s, t in examples]) / train_s / 1e9
     train_rate = len(examples) / train_s
     # An untrained model rarely says <eos>: decode every sentence for the data's mean target length.
-    steps_out = round(sum(t for _, t in drawn) / len(drawn))
+    steps_out = round(sum(len(t) for _, t in examples) / len(examples))
     target = Vocab([*SPECIALS, *(f"w{i}" for i in range(target_size - len(SPECIALS)))])
     sources = [s for s, _ in examples]
 
@@ -138,3 +153,31 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
             "translate_sentences_per_s": round(translate_rate, 1),
             "beam_sentences_per_s": round(beam_rate, 1),
             "parameters": count_parameters(model)}
+
+
+def precision_ratios(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_size: int,
+                     target_size: int, lengths: Sequence[tuple[int, int]], steps: int, device: torch.device,
+                     rounds: int = PRECISION_ROUNDS, seed: int = 0) -> dict:
+    """Training pairs/s of the same model and batches in each precision, alternated for `rounds`
+    rounds (which goes first alternates too), each precision's model warmed up on the batches
+    first; every round's bf16 / fp32 and their median, the figure to judge bf16 by."""
+    examples, generator = _batches(lengths, cfg.batch_size * steps, source_size, target_size, seed)
+    model = build_model(enc, dec, source_size, target_size).to(device)
+    runs = {}
+    for precision in PRECISIONS:  # the same starting weights in each precision
+        run_cfg = dataclasses.replace(cfg, precision=precision)
+        run_model = copy.deepcopy(model)
+        runs[precision] = (run_model, run_cfg, make_optimizer(run_model, run_cfg))
+    seconds: dict[str, list[float]] = {precision: [] for precision in PRECISIONS}
+    for n in range(rounds + 1):  # round 0 warms each precision up, untimed
+        for precision in (PRECISIONS if n % 2 else PRECISIONS[::-1]):
+            run_model, run_cfg, optimizer = runs[precision]
+            took = _timed(partial(train_epoch, run_model, examples, run_cfg, optimizer, generator=generator,
+                                  device=device, desc=precision, progress=False), device)
+            if n:
+                seconds[precision].append(took)
+    ratios = [fp32 / bf16 for fp32, bf16 in zip(seconds["fp32"], seconds["bf16"])]
+    return {"rounds": rounds, "pairs_per_round": len(examples),
+            **{f"{p}_pairs_per_s": [round(len(examples) / s, 1) for s in seconds[p]] for p in PRECISIONS},
+            "bf16_over_fp32": [round(r, 3) for r in ratios],
+            "median_bf16_over_fp32": round(statistics.median(ratios), 3)}
