@@ -127,7 +127,7 @@ class _LSTMConfig:
              "encoder's state when it does not fit the decoder.")
     num_layers: int = _knob(1, "an integer >= 1", _positive,
         help='Stacked LSTM layers (integer >= 1).')
-    dropout: float = _knob(0.2, "a number in [0, 1)", lambda v: 0 <= v < 1,
+    dropout: float = _knob(0.15, "a number in [0, 1)", lambda v: 0 <= v < 1,
         help="Dropout on embeddings and between layers (the decoder's also where decoder.dropout_placement "
              'says), in [0, 1).')
 
@@ -176,7 +176,7 @@ class DecoderConfig(_LSTMConfig):
 class TrainConfig:
     seed: int = _knob(1, "an integer >= 0", lambda v: v >= 0,
         help='Seed for weights, shuffling, teacher forcing and the validation slice (integer >= 0).')
-    epochs: int = _knob(8, "an integer >= 1", _positive,
+    epochs: int = _knob(7, "an integer >= 1", _positive,
         help='Passes over the training pairs (integer >= 1); the best epoch by validation BLEU is kept.')
     batch_size: int = _knob(64, "an integer >= 1", _positive,
         help='Pairs per batch (integer >= 1).')
@@ -194,7 +194,7 @@ class TrainConfig:
         help='SGD momentum in [0, 1); ignored by adam.')
     weight_decay: float = _knob(0.0, "a number >= 0", lambda v: v >= 0,
         help='L2 weight decay (>= 0).')
-    lr_decay_every: int = _knob(6, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0,
+    lr_decay_every: int = _knob(5, "an integer >= 0 (epochs; 0 never decays)", lambda v: v >= 0,
         help='step only: multiply the learning rate by lr_decay_factor every this many epochs; 0 never decays.')
     lr_decay_factor: float = _knob(0.5, "a number in (0, 1]", lambda v: 0 < v <= 1,
         help='step and plateau: the factor of each cut of the rate, in (0, 1].')
@@ -243,7 +243,7 @@ class TrainConfig:
              ' min(ema_decay, (1 + n) / (10 + n)), so a decay in [0.9, 1) binds only after about'
              ' 9 / (1 - decay) updates (0.999: about 9,000); before that the average spans about the'
              ' last n / 9 updates.')
-    extra_per_epoch: int = _knob(2500, "an integer >= 0 (pairs per epoch; 0: none)", lambda v: v >= 0,
+    extra_per_epoch: int = _knob(4000, "an integer >= 0 (pairs per epoch; 0: none)", lambda v: v >= 0,
         help="Extra training pairs (split.extra_fraction) added to each epoch (integer >= 0): a fresh seeded "
              "draw each epoch, through all of them before any repeats; 0 trains on the split's pairs alone.")
     subword_dropout: float = _knob(0.0, "a number in [0, 1) (vocab.type bpe only)", lambda v: 0 <= v < 1,
