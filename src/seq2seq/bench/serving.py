@@ -205,7 +205,7 @@ def as_table(result: dict) -> str:
     memory = result["resident_mb"]
     rows.append(f"\nServer resident memory: {memory['start']:,} MB at the start, {memory['peak']:,} MB at the "
                 f"peak, {memory['end']:,} MB at the end.")
-    for found in result.get("batching", []):
+    for found in result["batching"]:
         rows.append(f"\n{found['clients']} one-line clients against one client sending {found['clients']}-line "
                     f"requests, beam {found['beam']}: "
                     f"{found['median']:.0%} of its sentences/s, the median of {len(found['ratios'])} alternated rounds "

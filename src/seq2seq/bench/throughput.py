@@ -96,6 +96,13 @@ def _batches(lengths: Sequence[tuple[int, int]], count: int, source_size: int, t
     return synthetic_examples(drawn, source_size, target_size, generator), generator
 
 
+def _epoch_seconds(model: Seq2Seq, examples: Sequence[Example], cfg: TrainConfig, optimizer: torch.optim.Optimizer,
+                   generator: torch.Generator, device: torch.device, desc: str) -> float:
+    """Seconds of one real training pass (`train_epoch`) over `examples`."""
+    return _timed(partial(train_epoch, model, examples, cfg, optimizer, generator=generator, device=device,
+                          desc=desc, progress=False), device)
+
+
 def per_word_pairs_per_s(model: Seq2Seq, cfg: TrainConfig, examples: Sequence[Example],
                          device: torch.device, seconds: float) -> float:
     """Pairs per second of the original tutorial's training step, run for about `seconds`: the
@@ -124,12 +131,11 @@ def run_bench(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, source_s
     model = build_model(enc, dec, source_size, target_size).to(device)
     optimizer = make_optimizer(model, cfg)
     peak = matmul_peak_gflops(device, dtype=torch.bfloat16 if cfg.precision == "bf16" else torch.float32)
+    epoch = partial(_epoch_seconds, model, examples, cfg, optimizer, generator, device)
     # Warm-up: one untimed pass over the same batches, so every product shape's kernel exists, as
     # it does after a real run's first batches (in bf16 oneDNN builds one per shape: docs/precision.md).
-    train_epoch(model, examples, cfg, optimizer, generator=generator, device=device, desc="warm-up",
-                progress=False)
-    train_s = _timed(lambda: train_epoch(model, examples, cfg, optimizer, generator=generator, device=device,
-                                         desc="bench", progress=False), device)
+    epoch("warm-up")
+    train_s = epoch("bench")
     achieved = training_flops(model.settings, [(len(s), len(t)) for s, t in examples]) / train_s / 1e9
     train_rate = len(examples) / train_s
     # An untrained model rarely says <eos>: decode every sentence for the data's mean target length.
@@ -163,19 +169,18 @@ def precision_ratios(enc: EncoderConfig, dec: DecoderConfig, cfg: TrainConfig, s
     first; every round's bf16 / fp32 and their median, the figure to judge bf16 by."""
     examples, generator = _batches(lengths, cfg.batch_size * steps, source_size, target_size, seed)
     model = build_model(enc, dec, source_size, target_size).to(device)
-    runs = {}
+    epochs = {}
     for precision in PRECISIONS:  # the same starting weights in each precision
         run_cfg = dataclasses.replace(cfg, precision=precision)
         run_model = copy.deepcopy(model)
-        runs[precision] = (run_model, run_cfg, make_optimizer(run_model, run_cfg))
+        epochs[precision] = partial(_epoch_seconds, run_model, examples, run_cfg,
+                                    make_optimizer(run_model, run_cfg), generator, device, precision)
+    for precision in PRECISIONS[::-1]:  # warm-up, untimed
+        epochs[precision]()
     seconds: dict[str, list[float]] = {precision: [] for precision in PRECISIONS}
-    for n in range(rounds + 1):  # round 0 warms each precision up, untimed
-        for precision in (PRECISIONS if n % 2 else PRECISIONS[::-1]):
-            run_model, run_cfg, optimizer = runs[precision]
-            took = _timed(partial(train_epoch, run_model, examples, run_cfg, optimizer, generator=generator,
-                                  device=device, desc=precision, progress=False), device)
-            if n:
-                seconds[precision].append(took)
+    for n in range(rounds):
+        for precision in (PRECISIONS[::-1] if n % 2 else PRECISIONS):
+            seconds[precision].append(epochs[precision]())
     ratios = [fp32 / bf16 for fp32, bf16 in zip(seconds["fp32"], seconds["bf16"])]
     return {"rounds": rounds, "pairs_per_round": len(examples),
             **{f"{p}_pairs_per_s": [round(len(examples) / s, 1) for s in seconds[p]] for p in PRECISIONS},
