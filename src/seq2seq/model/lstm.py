@@ -26,7 +26,7 @@ def lstm_cell(gates: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch
     forget, cell, output), and the previous cell state (batch, hidden): the new (h, c)."""
     size = c.size(-1)
     # split, not slicing: its backward joins the pieces' gradients in one tensor, where each slice's
-    # would fill a zeroed full-size gradient to be summed (about 2% of a training step).
+    # would fill a zeroed full-size gradient to be summed (docs/speed.md).
     input_forget, cell, output = gates.split([2 * size, size, size], dim=1)
     input_gate, forget_gate = torch.sigmoid(input_forget).split(size, dim=1)
     c = forget_gate * c + input_gate * torch.tanh(cell)
